@@ -1,0 +1,94 @@
+/**
+ * The composition root: builds every part from the config and the injected dependencies, and
+ * owns the start and stop order. `close()` drains (stop taking work, finish what is queued,
+ * release sessions); `destroy()` aborts.
+ */
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { AgentConfig } from './config/schema.js';
+import { AgentError } from './errors.js';
+import { ortSessionFactory, type ProviderName, type SessionFactory } from './execution/ort-session.js';
+import type { NodeStatus } from './http/context.js';
+import { buildServer } from './http/server.js';
+import { ModelRepository } from './repository/repository.js';
+import { ModelManager } from './sessions/model-manager.js';
+import { systemClock, type Clock } from './util/clock.js';
+import { createLogger, type Logger } from './util/logger.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentDeps {
+  readonly sessionFactory?: SessionFactory;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+export class Agent {
+  readonly models: ModelManager;
+  readonly repository: ModelRepository;
+  readonly node: NodeStatus = { accepting: true, reason: '' };
+  readonly logger: Logger;
+  private server: FastifyInstance | undefined;
+  private url: string | undefined;
+
+  constructor(readonly config: AgentConfig, deps: AgentDeps = {}) {
+    this.logger = deps.logger ?? createLogger(config.logLevel);
+    this.repository = new ModelRepository(path.resolve(config.models));
+    this.models = new ModelManager({
+      repository: this.repository,
+      sessionFactory: deps.sessionFactory ?? ortSessionFactory,
+      clock: deps.clock ?? systemClock,
+      logger: this.logger,
+      defaults: {
+        defaultMaxBatchSize: config.defaultMaxBatchSize,
+        session: {
+          providers: config.providers as ProviderName[],
+          cudaDeviceId: config.cudaDeviceId,
+          intraOpThreads: config.intraOpThreads,
+          interOpThreads: config.interOpThreads,
+          graphOptimizationLevel: config.graphOptimizationLevel,
+          executionMode: config.executionMode,
+          enableCpuMemArena: config.cpuMemArena,
+          enableMemPattern: config.memPattern,
+        },
+      },
+    });
+  }
+
+  /** The listening URL, once started. */
+  get address(): string {
+    if (!this.url) throw new Error('the agent is not listening');
+    return this.url;
+  }
+
+  /**
+   * Listen first, then load models: the node answers health probes at once and each model
+   * reports LOADING until it is READY (a slow model never blocks the others).
+   */
+  async start(options: { waitForModels?: boolean } = {}): Promise<void> {
+    await this.repository.list(); // fail fast on an unreadable repository
+    this.server = await buildServer(
+      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION },
+      this.logger,
+    );
+    this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
+    this.logger.info({ url: this.url, models: this.repository.root, version: AGENT_VERSION }, 'gpu-agent listening');
+    const loading = this.models.loadAtStartup(this.config.loadModels);
+    if (options.waitForModels) await loading;
+  }
+
+  /** Stop taking work, let queued and running requests finish, release everything. */
+  async close(): Promise<void> {
+    this.node.accepting = false;
+    this.node.reason = 'shutting down';
+    await this.models.close();
+    await this.server?.close();
+  }
+
+  /** Abort: queued requests fail at once. */
+  async destroy(): Promise<void> {
+    this.node.accepting = false;
+    this.node.reason = 'stopped';
+    await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
+    await this.server?.close();
+  }
+}

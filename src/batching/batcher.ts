@@ -1,0 +1,234 @@
+/**
+ * A per-model queue that forms batches with `decideNextBatch` and runs them on at most
+ * `instances` executions at a time. Each request has its own reply slot (a deferred): a
+ * batch that fails rejects only its own requests, each with the error.
+ *
+ * Admission and cancellation happen here, not in the routes:
+ * - a full queue (max_queue_size) refuses at once with QUEUE_FULL;
+ * - an expired deadline rejects with DEADLINE_EXCEEDED without running;
+ * - an aborted signal (client went away) removes the request before it runs.
+ *
+ * `close()` stops taking requests and resolves once everything queued and running is done;
+ * `destroy(err)` rejects everything still queued at once.
+ */
+import { AgentError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import { deferred, type Deferred } from '../util/deferred.js';
+import { decideNextBatch, type BatchingSettings, type PendingView } from './policy.js';
+
+export interface EnqueueOptions<P> {
+  readonly payload: P;
+  readonly rows: number;
+  readonly shapeKey: string;
+  /** Absolute clock time (ms) after which the request is rejected unrun; Infinity for none. */
+  readonly deadline: number;
+  readonly signal?: AbortSignal | undefined;
+  /** 0 is the highest priority; each level is FIFO. */
+  readonly priority?: number;
+}
+
+interface Entry<P, R> extends PendingView {
+  readonly payload: P;
+  readonly deadline: number;
+  readonly reply: Deferred<R>;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** What the batcher reports after each execution, for statistics. */
+export interface BatchReport {
+  readonly requests: number;
+  readonly rows: number;
+  /** Per request: ms spent queued. */
+  readonly queueMs: readonly number[];
+  readonly computeMs: number;
+  readonly ok: boolean;
+}
+
+export interface BatcherOptions<P, R> {
+  readonly settings: BatchingSettings;
+  /** 0 = unbounded. */
+  readonly maxQueueSize: number;
+  /** Executions in flight at once (instance_group count). */
+  readonly instances: number;
+  readonly priorityLevels: number;
+  readonly clock: Clock;
+  /** Run one batch; must return one result per payload, in order. */
+  readonly execute: (payloads: readonly P[], rows: number) => Promise<readonly R[]>;
+  readonly onBatch?: (report: BatchReport) => void;
+  /** Requests dropped unrun: 'cancelled' (client gone) or 'timeout'. */
+  readonly onDrop?: (reason: 'cancelled' | 'timeout') => void;
+}
+
+export class Batcher<P, R> {
+  private readonly queues: Entry<P, R>[][];
+  private inFlight = 0;
+  private cancelTimer: (() => void) | undefined;
+  private closing = false;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: BatcherOptions<P, R>) {
+    this.queues = Array.from({ length: Math.max(1, opts.priorityLevels) }, () => []);
+  }
+
+  /** Requests waiting (not yet running). */
+  get queued(): number {
+    let n = 0;
+    for (const q of this.queues) n += q.length;
+    return n;
+  }
+
+  /** Batches running now. */
+  get executing(): number {
+    return this.inFlight;
+  }
+
+  get idle(): boolean {
+    return this.inFlight === 0 && this.queued === 0;
+  }
+
+  enqueue(o: EnqueueOptions<P>): Promise<R> {
+    if (this.closing) {
+      return Promise.reject(new AgentError('UNAVAILABLE', 'the model is unloading and takes no new requests', { retryAfterSeconds: 1 }));
+    }
+    if (this.opts.maxQueueSize > 0 && this.queued >= this.opts.maxQueueSize) {
+      return Promise.reject(
+        new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${this.opts.maxQueueSize}); retry later`, {
+          retryAfterSeconds: 1,
+        }),
+      );
+    }
+    if (o.signal?.aborted) return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
+    const level = Math.min(Math.max(0, o.priority ?? 0), this.queues.length - 1);
+    const entry: Entry<P, R> = {
+      payload: o.payload,
+      rows: o.rows,
+      shapeKey: o.shapeKey,
+      enqueuedAt: this.opts.clock.now(),
+      deadline: o.deadline,
+      reply: deferred<R>(),
+      signal: o.signal,
+      onAbort: undefined,
+    };
+    if (o.signal) {
+      entry.onAbort = () => {
+        if (this.remove(entry)) {
+          this.opts.onDrop?.('cancelled');
+          entry.reply.reject(new AgentError('CANCELLED', 'the client cancelled the request before it ran'));
+          this.notifyIdle();
+        }
+      };
+      o.signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+    this.queues[level]!.push(entry);
+    this.pump();
+    return entry.reply.promise;
+  }
+
+  /** Stop taking requests; resolves when everything queued and running has finished. */
+  close(): Promise<void> {
+    this.closing = true;
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Reject everything still queued with `err` (running batches finish on their own). */
+  destroy(err: Error): void {
+    this.closing = true;
+    this.cancelTimer?.();
+    for (const q of this.queues) {
+      for (const e of q.splice(0)) {
+        this.detach(e);
+        e.reply.reject(err);
+      }
+    }
+    this.notifyIdle();
+  }
+
+  private remove(entry: Entry<P, R>): boolean {
+    for (const q of this.queues) {
+      const i = q.indexOf(entry);
+      if (i >= 0) {
+        q.splice(i, 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private detach(e: Entry<P, R>): void {
+    if (e.onAbort && e.signal) e.signal.removeEventListener('abort', e.onAbort);
+  }
+
+  /** Reject expired requests; return the earliest remaining deadline. */
+  private expire(now: number): number {
+    let next = Infinity;
+    for (const q of this.queues) {
+      for (let i = 0; i < q.length; ) {
+        const e = q[i]!;
+        if (e.deadline <= now) {
+          q.splice(i, 1);
+          this.detach(e);
+          this.opts.onDrop?.('timeout');
+          e.reply.reject(new AgentError('DEADLINE_EXCEEDED', 'the request timed out in the queue before it could run'));
+        } else {
+          if (e.deadline < next) next = e.deadline;
+          i++;
+        }
+      }
+    }
+    return next;
+  }
+
+  private pump(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const now = this.opts.clock.now();
+    const nextDeadline = this.expire(now);
+    let wakeAt = nextDeadline;
+    while (this.inFlight < this.opts.instances) {
+      const queue = this.queues.find((q) => q.length > 0);
+      if (!queue) break;
+      const d = decideNextBatch(queue, now, this.opts.settings);
+      if (d.kind === 'dispatch') {
+        this.dispatch(queue.splice(0, d.count), now);
+        continue;
+      }
+      if (d.kind === 'wait') wakeAt = Math.min(wakeAt, now + d.ms);
+      break;
+    }
+    if (wakeAt !== Infinity) this.cancelTimer = this.opts.clock.setTimer(wakeAt - now, () => this.pump());
+    this.notifyIdle();
+  }
+
+  private dispatch(batch: Entry<P, R>[], now: number): void {
+    this.inFlight++;
+    let rows = 0;
+    for (const e of batch) {
+      this.detach(e);
+      rows += e.rows;
+    }
+    const started = this.opts.clock.now();
+    const queueMs = batch.map((e) => now - e.enqueuedAt);
+    const finish = (ok: boolean) => {
+      this.inFlight--;
+      this.opts.onBatch?.({ requests: batch.length, rows, queueMs, computeMs: this.opts.clock.now() - started, ok });
+      this.pump();
+    };
+    this.opts.execute(batch.map((e) => e.payload), rows).then(
+      (results) => {
+        batch.forEach((e, i) => e.reply.resolve(results[i]!));
+        finish(true);
+      },
+      (err: unknown) => {
+        for (const e of batch) e.reply.reject(err);
+        finish(false);
+      },
+    );
+  }
+
+  private notifyIdle(): void {
+    if (!this.idle) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+}

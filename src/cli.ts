@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * gpu-agent command line. `gpu-agent serve` starts the agent; options come from flags,
+ * GPU_AGENT_* environment variables and an optional --config JSON file (see --help).
+ */
+import { Agent } from './agent.js';
+import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.js';
+import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
+import { AGENT_VERSION } from './version.js';
+
+function usage(): string {
+  const defaults = ConfigSchema.parse({}) as Record<string, unknown>;
+  const lines = CONFIG_KEYS.map((k) => {
+    const d = defaults[k];
+    const def = d === undefined ? '' : ` (default: ${Array.isArray(d) ? d.join(',') : String(d)})`;
+    return `  ${(flagOf(k) + (isBooleanKey(k) ? '' : ' <v>')).padEnd(34)}${describeKey(k)}${def}\n  ${''.padEnd(34)}env ${envOf(k)}`;
+  });
+  return [
+    `gpu-agent ${AGENT_VERSION}: serve ONNX models over the Open Inference Protocol (KServe V2)`,
+    '',
+    'Usage:',
+    '  gpu-agent serve [options]     start the agent',
+    '  gpu-agent --version',
+    '',
+    'Options (flag > environment > --config file > default):',
+    `  ${'--config <file>'.padEnd(34)}JSON file with any of the keys below (camelCase)\n  ${''.padEnd(34)}env GPU_AGENT_CONFIG`,
+    ...lines,
+  ].join('\n');
+}
+
+async function serve(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv);
+  if (args.help) {
+    console.log(usage());
+    return;
+  }
+  if (args.positionals.length) throw new ConfigError(`unexpected argument '${args.positionals[0]}'; run gpu-agent --help`);
+  const config = loadConfig(args);
+  const refusal = checkStartup(config);
+  if (refusal) throw new ConfigError(refusal);
+  const agent = new Agent(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      agent.logger.warn({ signal }, 'second signal: aborting');
+      void agent.destroy().finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    agent.logger.info({ signal }, 'draining and stopping');
+    agent.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        agent.logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await agent.start();
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case '--version':
+    case 'version':
+      console.log(AGENT_VERSION);
+      return;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      console.log(usage());
+      return;
+    default:
+      throw new ConfigError(`unknown command '${command}'; commands: serve, version, help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`gpu-agent: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+/**
+ * The agent's one configuration schema. Every key can be set, in increasing precedence, by
+ * its default, the JSON file given with --config, the environment (GPU_AGENT_<KEY>) and a
+ * command-line flag (--<key>). Values from env and flags arrive as strings and are coerced
+ * here; the result is validated once and frozen. `--help` is generated from this schema.
+ */
+import { z } from 'zod';
+import { PROVIDERS } from '../execution/ort-session.js';
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const list = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z.union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(item));
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+export const ConfigSchema = z.object({
+  models: z.string().min(1).default('./models')
+    .describe('model repository folder (Triton layout: <name>/<version>/model.onnx)'),
+  host: z.string().min(1).default('127.0.0.1')
+    .describe('address to listen on (0.0.0.0 for all; needs --api-token or --insecure)'),
+  port: int(0, 65535).default(8000).describe('HTTP port (0 = any free port)'),
+  apiToken: z.string().min(8, 'the API token must be at least 8 characters').optional()
+    .describe('bearer token required on every endpoint but health'),
+  insecure: bool.default(false).describe('allow a non-loopback --host without --api-token'),
+  bodyLimit: int(1024).default(64 * 1024 * 1024).describe('largest request body in bytes (413 above it)'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+    .describe('log level; debug also logs every request'),
+  modelControlMode: z.enum(['explicit', 'none']).default('explicit')
+    .describe('explicit: the load/unload API works; none: models are fixed at start (Triton\'s modes)'),
+  loadModels: list(z.string()).default(['*'])
+    .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
+  providers: list(z.enum(PROVIDERS as [string, ...string[]])).default(['cuda', 'cpu'])
+    .describe('execution providers in order of preference; each failure is logged, then the next is tried'),
+  cudaDeviceId: int(0).default(0).describe('GPU index for the CUDA provider'),
+  intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = its default: one per core)'),
+  interOpThreads: int(0).default(0).describe('onnxruntime threads across operators (0 = its default)'),
+  graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all')
+    .describe('onnxruntime graph optimisation level'),
+  executionMode: z.enum(['sequential', 'parallel']).default('sequential').describe('onnxruntime execution mode'),
+  cpuMemArena: bool.default(true).describe('onnxruntime CPU memory arena'),
+  memPattern: bool.default(true).describe('onnxruntime memory pattern optimisation'),
+  defaultMaxBatchSize: int(1).default(16)
+    .describe('max_batch_size given to batchable models whose config sets none'),
+}).strict().superRefine((c, ctx) => {
+  if (c.providers.length === 0) ctx.addIssue({ code: 'custom', path: ['providers'], message: 'name at least one provider, e.g. --providers cpu' });
+});
+
+export type AgentConfig = Readonly<z.output<typeof ConfigSchema>>;
+export type ConfigKey = keyof z.input<typeof ConfigSchema>;
+
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+
+/** `apiToken` → `--api-token`. */
+export function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** `apiToken` → `GPU_AGENT_API_TOKEN`. */
+export function envOf(key: string): string {
+  return `GPU_AGENT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Keys whose flag takes no value (`--insecure` means true). */
+export function isBooleanKey(key: string): boolean {
+  return ['insecure', 'cpuMemArena', 'memPattern'].includes(key);
+}
+
+export function describeKey(key: ConfigKey): string {
+  return ConfigSchema.shape[key].description ?? '';
+}

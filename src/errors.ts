@@ -1,0 +1,65 @@
+/**
+ * The one error table of the agent: every failure that reaches a client carries a stable
+ * code, and the code alone decides the HTTP status. Routes never pick a status themselves.
+ */
+
+export const ERROR_STATUS = {
+  /** Malformed request: bad JSON, framing, shape, datatype, element count, unknown input. */
+  INVALID_ARGUMENT: 400,
+  /** Missing or wrong bearer token. */
+  UNAUTHENTICATED: 401,
+  /** Unknown model, version or route. */
+  NOT_FOUND: 404,
+  /** The operation conflicts with the model's current state or the control mode. */
+  FAILED_PRECONDITION: 409,
+  /** Body larger than --body-limit. */
+  PAYLOAD_TOO_LARGE: 413,
+  /** Unsupported Content-Type or Content-Encoding. */
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The model's queue is full: retry after the Retry-After header. */
+  QUEUE_FULL: 429,
+  /** The client went away before its request ran (logged, never seen by that client). */
+  CANCELLED: 499,
+  /** A bug or a failure of the runtime that the request did not cause. */
+  INTERNAL: 500,
+  /** Not implemented by this agent (e.g. Triton's shared-memory extensions). */
+  UNIMPLEMENTED: 501,
+  /** The model (or the node, while draining) cannot take work right now. */
+  UNAVAILABLE: 503,
+  /** The request's deadline passed before it could run. */
+  DEADLINE_EXCEEDED: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AgentError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds a client should wait before retrying (429/503); sent as Retry-After. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AgentError';
+    this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export function isAgentError(err: unknown): err is AgentError {
+  return err instanceof AgentError;
+}
+
+/** Shorthand for the most common error: the request itself is wrong. */
+export function invalid(message: string): AgentError {
+  return new AgentError('INVALID_ARGUMENT', message);
+}
+
+/** The message of anything thrown, without a stack. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,182 @@
+/**
+ * Creating onnxruntime sessions: providers are tried in order ("cuda" then "cpu" by default);
+ * when one cannot be created the exact cause is kept, logged by the caller and reported per
+ * model, and the next provider is tried. Everything hardware-bound sits behind
+ * `SessionFactory`, so the rest of the agent can be tested with the real CPU provider.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { datatypeFromOrt, type Datatype, type OrtType, type TensorData } from './datatypes.js';
+
+export type ProviderName = 'cuda' | 'cpu';
+export const PROVIDERS: readonly ProviderName[] = ['cuda', 'cpu'];
+
+export interface SessionSettings {
+  providers: readonly ProviderName[];
+  cudaDeviceId: number;
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimizationLevel: 'disabled' | 'basic' | 'extended' | 'all';
+  executionMode: 'sequential' | 'parallel';
+  enableCpuMemArena: boolean;
+  enableMemPattern: boolean;
+}
+
+/** One input or output as the model file declares it; symbolic dims are -1. */
+export interface TensorSignature {
+  readonly name: string;
+  /** undefined when onnxruntime reports a type this agent cannot serve. */
+  readonly datatype: Datatype | undefined;
+  readonly ortType: string;
+  readonly shape: readonly number[];
+}
+
+export interface RunOutput {
+  readonly type: OrtType;
+  readonly dims: readonly number[];
+  readonly data: TensorData;
+}
+
+export interface RunInput {
+  readonly type: OrtType;
+  readonly dims: readonly number[];
+  readonly data: TensorData;
+}
+
+/** What the rest of the agent needs of a session; `release` frees its memory. */
+export interface ModelSession {
+  readonly provider: ProviderName;
+  readonly inputs: readonly TensorSignature[];
+  readonly outputs: readonly TensorSignature[];
+  run(feeds: Record<string, RunInput>, outputNames: readonly string[]): Promise<Record<string, RunOutput>>;
+  release(): Promise<void>;
+}
+
+export interface ProviderFailure {
+  readonly provider: ProviderName;
+  readonly error: string;
+}
+
+export interface CreatedSession {
+  readonly session: ModelSession;
+  /** Providers tried before the one used, with why each failed. */
+  readonly fallbacks: readonly ProviderFailure[];
+}
+
+export interface SessionFactory {
+  create(modelPath: string, settings: SessionSettings): Promise<CreatedSession>;
+}
+
+/** Folder of onnxruntime-node's core library, where the CUDA provider libraries must sit. */
+export function ortLibraryDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+const CUDA_LIBS = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
+
+/**
+ * Why the CUDA provider cannot even be attempted, or undefined when its libraries are in
+ * place (then onnxruntime's own error, e.g. a missing libcublasLt.so.13, says the rest).
+ */
+export function cudaProviderMissing(): string | undefined {
+  const dir = ortLibraryDir();
+  const missing = CUDA_LIBS.filter((f) => !existsSync(path.join(dir, f)));
+  if (missing.length === 0) return undefined;
+  return `the CUDA execution provider is not installed: ${missing.join(', ')} not found in ${dir} ` +
+    `(install it with scripts/install-cuda-provider.sh; see README "GPU")`;
+}
+
+function toSignature(m: ort.InferenceSession.ValueMetadata): TensorSignature {
+  if (!m.isTensor) return { name: m.name, datatype: undefined, ortType: 'non-tensor', shape: [] };
+  return {
+    name: m.name,
+    datatype: datatypeFromOrt(m.type),
+    ortType: m.type,
+    shape: m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : -1)),
+  };
+}
+
+class OrtModelSession implements ModelSession {
+  readonly inputs: readonly TensorSignature[];
+  readonly outputs: readonly TensorSignature[];
+
+  constructor(private readonly session: ort.InferenceSession, readonly provider: ProviderName) {
+    this.inputs = session.inputMetadata.map(toSignature);
+    this.outputs = session.outputMetadata.map(toSignature);
+  }
+
+  async run(feeds: Record<string, RunInput>, outputNames: readonly string[]): Promise<Record<string, RunOutput>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+    }
+    const results = await this.session.run(ortFeeds, outputNames as string[]);
+    const out: Record<string, RunOutput> = {};
+    for (const name of outputNames) {
+      const t = results[name];
+      if (!t) throw new Error(`onnxruntime returned no output '${name}'`);
+      out[name] = { type: t.type as OrtType, dims: t.dims, data: t.data as TensorData };
+    }
+    return out;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+function ortOptions(settings: SessionSettings, providers: readonly ProviderName[]): ort.InferenceSession.SessionOptions {
+  const opts: ort.InferenceSession.SessionOptions = {
+    executionProviders: providers.map((p) => (p === 'cuda' ? { name: 'cuda', deviceId: settings.cudaDeviceId } : 'cpu')),
+    graphOptimizationLevel: settings.graphOptimizationLevel,
+    executionMode: settings.executionMode,
+    enableCpuMemArena: settings.enableCpuMemArena,
+    enableMemPattern: settings.enableMemPattern,
+    // onnxruntime's own warnings go to stderr in colour; the agent reports failures itself.
+    logSeverityLevel: 3,
+  };
+  if (settings.intraOpThreads > 0) opts.intraOpNumThreads = settings.intraOpThreads;
+  if (settings.interOpThreads > 0) opts.interOpNumThreads = settings.interOpThreads;
+  return opts;
+}
+
+/** The real factory: onnxruntime-node, trying `settings.providers` in order. */
+export const ortSessionFactory: SessionFactory = {
+  async create(modelPath, settings) {
+    const fallbacks: ProviderFailure[] = [];
+    for (let i = 0; i < settings.providers.length; i++) {
+      const provider = settings.providers[i]!;
+      if (provider === 'cuda') {
+        const missing = cudaProviderMissing();
+        if (missing) {
+          fallbacks.push({ provider, error: missing });
+          continue;
+        }
+      }
+      try {
+        // The remaining providers stay in the list, so nodes the GPU cannot run fall to the CPU.
+        const session = await ort.InferenceSession.create(modelPath, ortOptions(settings, settings.providers.slice(i)));
+        return { session: new OrtModelSession(session, provider), fallbacks };
+      } catch (err) {
+        const message = (err as Error).message;
+        // A model file onnxruntime cannot parse fails the same way on every provider.
+        if (provider === 'cpu' || /protobuf parsing failed|No such file|Load model/i.test(message)) {
+          throw new Error(
+            `onnxruntime could not create a session for ${modelPath}: ${message}` +
+              (fallbacks.length ? ` (after ${fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; ')})` : ''),
+            { cause: err },
+          );
+        }
+        fallbacks.push({ provider, error: message });
+      }
+    }
+    throw new Error(
+      `no execution provider could be created for ${modelPath}: ` +
+        fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; '),
+    );
+  },
+};

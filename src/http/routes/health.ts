@@ -1,0 +1,22 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { HttpContext } from '../context.js';
+
+/** Extensions of the protocol this agent implements, as Triton names them. */
+export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'schedule_policy', 'parameters'];
+
+/**
+ * Health follows KServe's rule (200 = true, 4xx = false) with small JSON bodies. Node
+ * readiness means "takes work" (not draining); it never waits for models to load: a loading
+ * model must not make a Kubernetes pod unready (see Triton #7014). Per-model readiness is
+ * GET /v2/models/{m}/ready.
+ */
+export const healthRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
+  app.get('/v2/health/live', async () => ({ live: true }));
+
+  app.get('/v2/health/ready', async (_req, reply) => {
+    if (ctx.node.accepting) return { ready: true };
+    return reply.code(400).send({ ready: false, reason: ctx.node.reason });
+  });
+
+  app.get('/v2', async () => ({ name: 'gpu-node-agent', version: ctx.agentVersion, extensions: EXTENSIONS }));
+};

@@ -1,0 +1,92 @@
+/**
+ * The HTTP server: fastify with the Open Inference Protocol routes. `buildServer` never
+ * listens, so tests can bind port 0 and the agent decides when. Every error leaves through
+ * one handler as `{"error": "..."}` with the status of its code (see errors.ts).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { AgentError, isAgentError } from '../errors.js';
+import type { Logger } from '../util/logger.js';
+import type { HttpContext } from './context.js';
+import { healthRoutes } from './routes/health.js';
+import { inferRoutes } from './routes/infer.js';
+import { modelRoutes } from './routes/models.js';
+import { repositoryRoutes } from './routes/repository.js';
+
+/** Endpoints open without a token: probes must work before anyone has one. */
+const PUBLIC_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
+
+let requestCounter = 0;
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** Map any error to a status and a message a client can act on. */
+export function httpError(err: unknown, bodyLimit: number): AgentError {
+  if (isAgentError(err)) return err;
+  const fe = err as FastifyError;
+  if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${bodyLimit} bytes (--body-limit)`);
+  }
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'INVALID_ARGUMENT';
+    return new AgentError(code, fe.message);
+  }
+  return new AgentError('INTERNAL', `internal error: ${fe?.message ?? String(err)}`, { cause: err });
+}
+
+export async function buildServer(ctx: HttpContext, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request lines cost throughput; they are logged at debug level by the hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: ctx.config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => `r${(++requestCounter).toString(36)}`,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Raw bytes for every content type, including none (see body.ts).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  if (ctx.config.apiToken) {
+    const token = ctx.config.apiToken;
+    app.addHook('onRequest', async (req, reply) => {
+      if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+      if (!tokenMatches(req.headers.authorization, token)) {
+        reply.header('WWW-Authenticate', 'Bearer');
+        throw new AgentError('UNAUTHENTICATED', 'missing or wrong bearer token: send Authorization: Bearer <api token>');
+      }
+    });
+  }
+
+  if (logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+    });
+  }
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = httpError(err, ctx.config.bodyLimit);
+    if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err, code: e.code }, e.message);
+    else req.log.debug({ code: e.code, status: e.status }, e.message);
+    if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(e.retryAfterSeconds));
+    void reply.code(e.status).type('application/json').send({ error: e.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}; see README "HTTP API"` });
+  });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(modelRoutes(ctx));
+  await app.register(inferRoutes(ctx));
+  await app.register(repositoryRoutes(ctx));
+  return app;
+}

@@ -1,0 +1,29 @@
+import type { Datatype, TensorData } from '../execution/datatypes.js';
+
+/** A tensor in host memory: what requests decode into and what responses encode from. */
+export interface HostTensor {
+  readonly name: string;
+  readonly datatype: Datatype;
+  readonly shape: readonly number[];
+  readonly data: TensorData;
+}
+
+/** OIP `$parameters`: string, number or boolean values. */
+export type Parameters = Record<string, string | number | boolean>;
+
+export interface RequestedOutput {
+  readonly name: string;
+  /** Send this output as binary (binary tensor data extension); undefined = follow the request default. */
+  readonly binary: boolean | undefined;
+}
+
+/** A decoded V2 inference request, before it is checked against a model. */
+export interface InferRequest {
+  readonly id: string | undefined;
+  readonly parameters: Parameters;
+  readonly inputs: readonly HostTensor[];
+  /** undefined = all outputs of the model. */
+  readonly outputs: readonly RequestedOutput[] | undefined;
+  /** Top-level `binary_data_output`, or true for raw binary requests. */
+  readonly binaryOutputDefault: boolean;
+}

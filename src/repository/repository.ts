@@ -1,0 +1,108 @@
+/**
+ * The model repository on disk, in Triton's layout:
+ *   <root>/<model>/[config.pbtxt | config.json]
+ *   <root>/<model>/<version>/model.onnx        (numeric version folders)
+ * The folder is read on every call (it is small), so models added after start-up can be
+ * loaded through the API. Only names found here can ever be loaded: requests and
+ * coordinator commands name models, never paths.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseModelConfig, type ModelConfig } from './model-config.js';
+import { parsePbtxtConfig } from './pbtxt-config.js';
+
+export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export interface RepositoryModel {
+  readonly name: string;
+  readonly dir: string;
+  /** Numeric version folders, ascending. */
+  readonly versions: readonly number[];
+}
+
+export interface LoadedConfig {
+  readonly config: ModelConfig;
+  /** The file it came from, or undefined when the model has none (auto-completed). */
+  readonly source: string | undefined;
+}
+
+export class ModelRepository {
+  constructor(readonly root: string) {}
+
+  async list(): Promise<RepositoryModel[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err) {
+      throw new Error(`cannot read the model repository ${this.root}: ${(err as Error).message} (set --models to a folder of models)`);
+    }
+    const models = await Promise.all(names.filter((n) => MODEL_NAME.test(n)).sort().map((n) => this.find(n)));
+    return models.filter((m): m is RepositoryModel => m !== undefined);
+  }
+
+  /** Cheap synchronous check, for error paths: does the repository have a folder of that name? */
+  has(name: string): boolean {
+    return MODEL_NAME.test(name) && existsSync(path.join(this.root, name));
+  }
+
+  async find(name: string): Promise<RepositoryModel | undefined> {
+    if (!MODEL_NAME.test(name)) return undefined;
+    const dir = path.join(this.root, name);
+    try {
+      if (!(await stat(dir)).isDirectory()) return undefined;
+      const versions = (await readdir(dir, { withFileTypes: true }))
+        .filter((e) => e.isDirectory() && /^\d+$/.test(e.name) && Number(e.name) > 0)
+        .map((e) => Number(e.name))
+        .sort((a, b) => a - b);
+      return { name, dir, versions };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The model's config file, parsed and validated; `{}` when it has none. */
+  async readConfig(model: RepositoryModel): Promise<LoadedConfig> {
+    const pbtxt = path.join(model.dir, 'config.pbtxt');
+    const json = path.join(model.dir, 'config.json');
+    const hasPbtxt = existsSync(pbtxt);
+    const hasJson = existsSync(json);
+    if (hasPbtxt && hasJson) {
+      throw new Error(`${model.dir} has both config.pbtxt and config.json; keep one of them`);
+    }
+    let config: ModelConfig;
+    if (hasPbtxt) {
+      config = parsePbtxtConfig(pbtxt, await readFile(pbtxt, 'utf8'));
+    } else if (hasJson) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(await readFile(json, 'utf8'));
+      } catch (err) {
+        throw new Error(`${json}: not valid JSON: ${(err as Error).message}`);
+      }
+      config = parseModelConfig(json, raw);
+    } else {
+      return { config: parseModelConfig('(no config)', {}), source: undefined };
+    }
+    const source = hasPbtxt ? pbtxt : json;
+    if (config.name !== undefined && config.name !== model.name) {
+      throw new Error(`${source}: field 'name' is '${config.name}' but the model folder is '${model.name}'; make them equal or remove 'name'`);
+    }
+    return { config, source };
+  }
+
+  /** The versions a config's version_policy serves (Triton's default: the latest one). */
+  static servedVersions(model: RepositoryModel, config: ModelConfig): number[] {
+    const policy = config.version_policy;
+    if (!policy || 'latest' in policy) {
+      const n = policy && 'latest' in policy ? policy.latest.num_versions : 1;
+      return model.versions.slice(-n);
+    }
+    if ('all' in policy) return [...model.versions];
+    return policy.specific.versions.filter((v) => model.versions.includes(v));
+  }
+
+  static modelFile(model: RepositoryModel, version: number, config: ModelConfig): string {
+    return path.join(model.dir, String(version), config.default_model_filename ?? 'model.onnx');
+  }
+}

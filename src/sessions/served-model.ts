@@ -1,0 +1,183 @@
+/**
+ * One loaded model version: its onnxruntime sessions (one per instance), its batcher and its
+ * statistics. `infer` is the only way requests reach a session. `close()` drains (queued and
+ * running requests finish) and then releases the sessions; `destroy()` rejects what is queued.
+ */
+import { Batcher } from '../batching/batcher.js';
+import { AgentError, isAgentError } from '../errors.js';
+import { batchFeeds, runError, splitOutputs, zeroRequest, type RequestResult } from '../execution/batch-runner.js';
+import type { ModelSession, ProviderFailure, ProviderName } from '../execution/ort-session.js';
+import type { PreparedRequest } from '../protocol/validate-request.js';
+import type { Clock } from '../util/clock.js';
+import type { ModelSpec } from './model-spec.js';
+import { ModelStats, type FailureReason } from './model-stats.js';
+
+export interface InferOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** The request's `timeout` parameter in microseconds, if it sent one. */
+  readonly timeoutMicroseconds?: number | undefined;
+  /** The request's `priority` parameter (1 = highest), if it sent one. */
+  readonly priority?: number | undefined;
+}
+
+export interface ServedModelInit {
+  readonly spec: ModelSpec;
+  readonly sessions: readonly ModelSession[];
+  readonly fallbacks: readonly ProviderFailure[];
+  readonly clock: Clock;
+}
+
+function failureReason(err: unknown): FailureReason {
+  if (!isAgentError(err)) return 'OTHER';
+  switch (err.code) {
+    case 'QUEUE_FULL':
+    case 'DEADLINE_EXCEEDED':
+    case 'UNAVAILABLE':
+      return 'REJECTED';
+    case 'CANCELLED':
+      return 'CANCELED';
+    case 'INTERNAL':
+    case 'INVALID_ARGUMENT':
+      return 'BACKEND';
+    default:
+      return 'OTHER';
+  }
+}
+
+export class ServedModel {
+  readonly spec: ModelSpec;
+  readonly stats = new ModelStats();
+  readonly provider: ProviderName;
+  readonly fallbacks: readonly ProviderFailure[];
+  /** Load-to-READY time (sessions, completion, warm-up), set once it is READY. */
+  loadMs = 0;
+  private readonly sessions: readonly ModelSession[];
+  private readonly idleSessions: ModelSession[];
+  private readonly batcher: Batcher<PreparedRequest, RequestResult>;
+  private readonly clock: Clock;
+  private released = false;
+
+  constructor(init: ServedModelInit) {
+    this.spec = init.spec;
+    this.sessions = init.sessions;
+    this.idleSessions = [...init.sessions];
+    this.provider = init.sessions[0]!.provider;
+    this.fallbacks = init.fallbacks;
+    this.clock = init.clock;
+    this.batcher = new Batcher<PreparedRequest, RequestResult>({
+      settings: this.spec.batching,
+      maxQueueSize: this.spec.queuePolicy.max_queue_size,
+      instances: this.sessions.length,
+      priorityLevels: this.spec.priorityLevels,
+      clock: this.clock,
+      execute: (requests, rows) => this.execute(requests, rows),
+      onBatch: (r) => r.queueMs.forEach((ms) => this.stats.queued(ms)),
+    });
+  }
+
+  get queued(): number {
+    return this.batcher.queued;
+  }
+
+  get executing(): number {
+    return this.batcher.executing;
+  }
+
+  /** Run zero data at batch 1 and at max_batch_size on every instance, before READY. */
+  async warmUp(): Promise<void> {
+    if (!this.spec.warmup) return;
+    const sizes = this.spec.maxBatchSize > 1 ? [1, this.spec.maxBatchSize] : [1];
+    for (const session of this.sessions) {
+      for (const rows of sizes) {
+        const req = zeroRequest(this.spec, rows);
+        try {
+          await session.run(batchFeeds(this.spec, [req], rows), this.spec.outputs.map((o) => o.name));
+        } catch (err) {
+          throw new Error(`warm-up at batch ${rows} failed: ${(err as Error).message} (set parameter warmup "0" to skip it)`);
+        }
+      }
+    }
+  }
+
+  async infer(req: PreparedRequest, opts: InferOptions = {}): Promise<RequestResult> {
+    const start = this.clock.now();
+    try {
+      const result = await this.batcher.enqueue({
+        payload: req,
+        rows: req.rows,
+        shapeKey: req.shapeKey,
+        deadline: this.deadline(start, opts.timeoutMicroseconds),
+        signal: opts.signal,
+        priority: this.priorityLevel(opts.priority),
+      });
+      this.stats.requestSucceeded(this.clock.now() - start, req.rows);
+      return result;
+    } catch (err) {
+      this.stats.requestFailed(this.clock.now() - start, failureReason(err));
+      throw err;
+    }
+  }
+
+  private deadline(now: number, requested: number | undefined): number {
+    const policy = this.spec.queuePolicy;
+    if (policy.timeout_action === 'DELAY') return Infinity;
+    let us = policy.default_timeout_microseconds;
+    if (requested !== undefined && policy.allow_timeout_override) us = requested;
+    return us > 0 ? now + us / 1000 : Infinity;
+  }
+
+  private priorityLevel(priority: number | undefined): number {
+    const levels = this.spec.priorityLevels;
+    if (levels === 0) return 0;
+    const p = priority !== undefined && priority >= 1 && priority <= levels ? priority : this.spec.defaultPriorityLevel || levels;
+    return p - 1;
+  }
+
+  private async execute(requests: readonly PreparedRequest[], rows: number): Promise<RequestResult[]> {
+    const session = this.idleSessions.pop();
+    if (!session) throw new AgentError('INTERNAL', 'no idle session for a dispatched batch (this is a bug)');
+    try {
+      const t0 = this.clock.now();
+      const feeds = batchFeeds(this.spec, requests, rows);
+      const t1 = this.clock.now();
+      let outputs;
+      try {
+        outputs = await session.run(feeds, this.wantedOutputs(requests));
+      } catch (err) {
+        throw runError(this.spec, err);
+      }
+      const t2 = this.clock.now();
+      const results = splitOutputs(this.spec, requests, rows, outputs);
+      this.stats.executed(rows, t1 - t0, t2 - t1, this.clock.now() - t2);
+      return results;
+    } finally {
+      this.idleSessions.push(session);
+    }
+  }
+
+  /** The outputs any request of the batch asked for (the union), in model order. */
+  private wantedOutputs(requests: readonly PreparedRequest[]): string[] {
+    if (requests.length === 1) return requests[0]!.outputs.map((o) => o.name);
+    const wanted = new Set(requests.flatMap((r) => r.outputs.map((o) => o.name)));
+    return this.spec.outputs.filter((o) => wanted.has(o.name)).map((o) => o.name);
+  }
+
+  /** Finish everything queued and running, then free the sessions. */
+  async close(): Promise<void> {
+    await this.batcher.close();
+    await this.release();
+  }
+
+  /** Reject everything queued with `err`, wait for running batches, free the sessions. */
+  async destroy(err: Error): Promise<void> {
+    this.batcher.destroy(err);
+    await this.batcher.close();
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await Promise.allSettled(this.sessions.map((s) => s.release()));
+  }
+}

@@ -1,0 +1,13 @@
+/** The logger the agent passes around: pino's (fastify's own), JSON lines on stdout. */
+import { pino, type Logger as PinoLogger } from 'pino';
+
+export type Logger = PinoLogger;
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'gpu-agent' },
+    // Tokens never reach the logs, whatever object they ride in.
+    redact: { paths: ['apiToken', 'coordinatorToken', 'req.headers.authorization', '*.apiToken', '*.coordinatorToken'], censor: '[redacted]' },
+  });
+}
