@@ -194,6 +194,16 @@ export async function generateIdentityModels(repoDir) {
 }
 
 /**
+ * identity_var: FP32 INPUT0 [batch, n] -> OUTPUT0 with a variable second dimension, so requests
+ * of different widths exist (the batcher must never merge them).
+ * @param {string} repoDir
+ * @returns {Promise<WriteResult>}
+ */
+export async function generateVariableIdentityModel(repoDir) {
+  return writeModel(repoDir, 'identity_var', identityModel('identity_var', DataType.FLOAT, ['batch', 'n']));
+}
+
+/**
  * A compute-bound MLP for benchmarks (x [batch,width] -> y [batch,width]).
  * Defaults: 1024 wide, 20 layers cycling through 4 distinct weight sets, so a file of ~17 MB does
  * ~1.34 GFLOP per batch of 32. Measured with onnxruntime-node 1.29.0 on a 2-core AVX-512 Xeon

@@ -215,7 +215,13 @@ export class Batcher<P, R> {
       this.opts.onBatch?.({ requests: batch.length, rows, queueMs, computeMs: this.opts.clock.now() - started, ok });
       this.pump();
     };
-    this.opts.execute(batch.map((e) => e.payload), rows).then(
+    let running: Promise<readonly R[]>;
+    try {
+      running = this.opts.execute(batch.map((e) => e.payload), rows);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
       (results) => {
         batch.forEach((e, i) => e.reply.resolve(results[i]!));
         finish(true);

@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { Batcher, type BatchReport } from '../../src/batching/batcher.js';
+import type { BatchingSettings } from '../../src/batching/policy.js';
+import { AgentError } from '../../src/errors.js';
+import { FakeClock } from '../../src/util/clock.js';
+import { deferred, type Deferred } from '../../src/util/deferred.js';
+
+/** A batcher over a fake clock whose executions finish only when the test says so. */
+function setup(opts: { settings?: Partial<BatchingSettings>; maxQueueSize?: number; instances?: number; priorityLevels?: number } = {}) {
+  const clock = new FakeClock();
+  const runs: { payloads: number[]; rows: number; done: Deferred<number[]> }[] = [];
+  const reports: BatchReport[] = [];
+  const drops: string[] = [];
+  const batcher = new Batcher<number, number>({
+    settings: { dynamic: true, maxBatchSize: 4, preferredBatchSizes: [], maxQueueDelayMs: 0, ...opts.settings },
+    maxQueueSize: opts.maxQueueSize ?? 0,
+    instances: opts.instances ?? 1,
+    priorityLevels: opts.priorityLevels ?? 0,
+    clock,
+    execute: (payloads, rows) => {
+      const done = deferred<number[]>();
+      runs.push({ payloads: [...payloads], rows, done });
+      return done.promise;
+    },
+    onBatch: (r) => reports.push(r),
+    onDrop: (reason) => drops.push(reason),
+  });
+  const finish = async (i: number, fn: (p: number) => number = (p) => p * 10) => {
+    runs[i]!.done.resolve(runs[i]!.payloads.map(fn));
+    await new Promise((r) => setImmediate(r));
+  };
+  return { clock, runs, reports, drops, batcher, finish };
+}
+
+const enqueue = (b: Batcher<number, number>, payload: number, extra: { rows?: number; shapeKey?: string; deadline?: number; signal?: AbortSignal; priority?: number } = {}) =>
+  b.enqueue({ payload, rows: extra.rows ?? 1, shapeKey: extra.shapeKey ?? 'k', deadline: extra.deadline ?? Infinity, signal: extra.signal, priority: extra.priority });
+
+describe('Batcher', () => {
+  it('runs a lone request at once and gives each request its own result', async () => {
+    const { batcher, runs, finish } = setup();
+    const a = enqueue(batcher, 1);
+    expect(runs).toHaveLength(1);
+    await finish(0);
+    await expect(a).resolves.toBe(10);
+  });
+
+  it('batches what queued while the instance was busy, up to max batch size', async () => {
+    const { batcher, runs, finish, reports } = setup();
+    const first = enqueue(batcher, 1);
+    const rest = [2, 3, 4, 5, 6].map((p) => enqueue(batcher, p));
+    expect(runs).toHaveLength(1);
+    await finish(0);
+    expect(runs[1]!.payloads).toEqual([2, 3, 4, 5]);
+    await finish(1);
+    expect(runs[2]!.payloads).toEqual([6]);
+    await finish(2);
+    await expect(first).resolves.toBe(10);
+    await expect(Promise.all(rest)).resolves.toEqual([20, 30, 40, 50, 60]);
+    expect(reports.map((r) => r.rows)).toEqual([1, 4, 1]);
+  });
+
+  it('waits for the queue delay on the fake clock, then dispatches', async () => {
+    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5 } });
+    void enqueue(batcher, 1);
+    clock.advance(2);
+    void enqueue(batcher, 2);
+    expect(runs).toHaveLength(0);
+    clock.advance(2.9);
+    expect(runs).toHaveLength(0);
+    clock.advance(0.1);
+    expect(runs.map((r) => r.payloads)).toEqual([[1, 2]]);
+  });
+
+  it('does not merge different shapes', async () => {
+    const { batcher, runs, finish } = setup({ instances: 1 });
+    void enqueue(batcher, 0);
+    void enqueue(batcher, 1, { shapeKey: 'a' });
+    void enqueue(batcher, 2, { shapeKey: 'b' });
+    void enqueue(batcher, 3, { shapeKey: 'a' });
+    await finish(0);
+    expect(runs[1]!.payloads).toEqual([1]);
+    await finish(1);
+    expect(runs[2]!.payloads).toEqual([2]);
+    await finish(2);
+    expect(runs[3]!.payloads).toEqual([3]);
+  });
+
+  it('runs up to `instances` batches at once', () => {
+    const { batcher, runs } = setup({ instances: 2, settings: { dynamic: false } });
+    [1, 2, 3].forEach((p) => void enqueue(batcher, p));
+    expect(runs.map((r) => r.payloads)).toEqual([[1], [2]]);
+    expect(batcher.executing).toBe(2);
+    expect(batcher.queued).toBe(1);
+  });
+
+  it('refuses at once with QUEUE_FULL when the queue is full', async () => {
+    const { batcher } = setup({ maxQueueSize: 2 });
+    void enqueue(batcher, 1); // running
+    void enqueue(batcher, 2);
+    void enqueue(batcher, 3);
+    const err = await enqueue(batcher, 4).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentError);
+    expect((err as AgentError).code).toBe('QUEUE_FULL');
+    expect((err as AgentError).retryAfterSeconds).toBe(1);
+  });
+
+  it('rejects a request whose deadline passes in the queue, without running it', async () => {
+    const { batcher, runs, clock, finish, drops } = setup();
+    void enqueue(batcher, 1); // occupies the instance
+    const late = enqueue(batcher, 2, { deadline: 10 });
+    const onTime = enqueue(batcher, 3);
+    clock.advance(10);
+    const err = await late.catch((e: unknown) => e);
+    expect((err as AgentError).code).toBe('DEADLINE_EXCEEDED');
+    await finish(0);
+    expect(runs[1]!.payloads).toEqual([3]);
+    await finish(1);
+    await expect(onTime).resolves.toBe(30);
+    expect(drops).toEqual(['timeout']);
+  });
+
+  it('drops a request whose client aborted before it ran', async () => {
+    const { batcher, runs, finish, drops } = setup();
+    void enqueue(batcher, 1);
+    const ac = new AbortController();
+    const gone = enqueue(batcher, 2, { signal: ac.signal });
+    ac.abort();
+    expect((await gone.catch((e: unknown) => e) as AgentError).code).toBe('CANCELLED');
+    expect(batcher.queued).toBe(0);
+    await finish(0);
+    expect(runs).toHaveLength(1);
+    expect(drops).toEqual(['cancelled']);
+  });
+
+  it('fails only the requests of a failed batch, each with the error', async () => {
+    const { batcher, runs, finish } = setup();
+    const first = enqueue(batcher, 1);
+    const a = enqueue(batcher, 2);
+    const b = enqueue(batcher, 3);
+    runs[0]!.done.reject(new Error('boom'));
+    await expect(first).rejects.toThrow('boom');
+    expect(runs[1]!.payloads).toEqual([2, 3]);
+    await finish(1);
+    await expect(Promise.all([a, b])).resolves.toEqual([20, 30]);
+  });
+
+  it('serves higher priority levels first', async () => {
+    const { batcher, runs, finish } = setup({ priorityLevels: 2, settings: { dynamic: false } });
+    void enqueue(batcher, 1, { priority: 1 });
+    void enqueue(batcher, 2, { priority: 1 });
+    void enqueue(batcher, 3, { priority: 0 });
+    await finish(0);
+    expect(runs[1]!.payloads).toEqual([3]);
+  });
+
+  it('close() waits for queued and running work; destroy() rejects what is queued', async () => {
+    const { batcher, finish, runs } = setup({ settings: { dynamic: false } });
+    const a = enqueue(batcher, 1);
+    const b = enqueue(batcher, 2);
+    let closed = false;
+    const closing = batcher.close().then(() => (closed = true));
+    await expect(enqueue(batcher, 3)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await finish(0);
+    expect(closed).toBe(false);
+    await finish(1);
+    await closing;
+    expect(closed).toBe(true);
+    await expect(Promise.all([a, b])).resolves.toEqual([10, 20]);
+
+    const other = setup({ settings: { dynamic: false } });
+    void enqueue(other.batcher, 1);
+    const queued = enqueue(other.batcher, 2);
+    other.batcher.destroy(new AgentError('UNAVAILABLE', 'stopping'));
+    await expect(queued).rejects.toThrow('stopping');
+    expect(runs).toHaveLength(2);
+  });
+});
