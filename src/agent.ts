@@ -11,6 +11,7 @@ import { ortSessionFactory, type ProviderName, type SessionFactory } from './exe
 import type { NodeStatus } from './http/context.js';
 import { buildServer } from './http/server.js';
 import { ModelRepository } from './repository/repository.js';
+import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -20,6 +21,7 @@ export interface AgentDeps {
   readonly sessionFactory?: SessionFactory;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  readonly memory?: MemoryProbe;
 }
 
 export class Agent {
@@ -38,6 +40,14 @@ export class Agent {
       sessionFactory: deps.sessionFactory ?? ortSessionFactory,
       clock: deps.clock ?? systemClock,
       logger: this.logger,
+      memory: deps.memory ?? hostMemoryProbe,
+      pool: {
+        memoryBudget: config.memoryBudget,
+        preload: config.preload,
+        // Lazy loading is a form of loading through the API: not in control mode none.
+        lazyLoad: config.lazyLoad && config.modelControlMode === 'explicit',
+        idleUnloadMs: config.idleUnloadSeconds * 1000,
+      },
       defaults: {
         defaultMaxBatchSize: config.defaultMaxBatchSize,
         session: {
@@ -72,7 +82,7 @@ export class Agent {
     );
     this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
     this.logger.info({ url: this.url, models: this.repository.root, version: AGENT_VERSION }, 'gpu-agent listening');
-    const loading = this.models.loadAtStartup(this.config.loadModels);
+    const loading = this.models.loadAtStartup(this.config.loadModels).then(() => this.models.startIdleSweep());
     if (options.waitForModels) await loading;
   }
 

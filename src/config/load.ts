@@ -101,12 +101,13 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
-  return Object.freeze({ ...r.data, loadModels: Object.freeze([...r.data.loadModels]), providers: Object.freeze([...r.data.providers]) }) as AgentConfig;
+  return Object.freeze({ ...r.data, loadModels: Object.freeze([...r.data.loadModels]), providers: Object.freeze([...r.data.providers]), preload: Object.freeze([...r.data.preload]) }) as AgentConfig;
 }
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  // 127.0.0.0/8 as an address: a host *name* such as 127.example.com can resolve anywhere.
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Cross-checks that need the whole config; returns the error message or undefined. */

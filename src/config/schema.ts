@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { PROVIDERS } from '../execution/ort-session.js';
+import { parseBytes } from '../sessions/memory.js';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
@@ -15,7 +16,15 @@ const list = <T extends z.ZodType<unknown, string>>(item: T) =>
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(item));
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/**
+ * Numbers, or decimal strings (env and flags). Not z.coerce: it would turn '' (`--port=`) and
+ * null into 0 and true into 1.
+ */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number({ error: 'expected an integer' }).int().min(min).max(max),
+  );
 
 export const ConfigSchema = z.object({
   models: z.string().min(1).default('./models')
@@ -33,6 +42,24 @@ export const ConfigSchema = z.object({
     .describe('explicit: the load/unload API works; none: models are fixed at start (Triton\'s modes)'),
   loadModels: list(z.string()).default(['*'])
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
+  memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
+    .transform((v, ctx) => {
+      if (v === 'auto' || typeof v === 'number') return v;
+      const b = parseBytes(v);
+      if (b === undefined || b <= 0) {
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a size; write e.g. 24GiB, 512M or a number of bytes` });
+        return z.NEVER;
+      }
+      return b;
+    })
+    .default('auto')
+    .describe('memory the loaded models may take on each device (GPU when models run there, else host); auto = 90% of the device'),
+  preload: list(z.string()).default([])
+    .describe('models loaded at start and never evicted (comma-separated)'),
+  lazyLoad: bool.default(true)
+    .describe('load a repository model on its first inference request (explicit mode only)'),
+  idleUnloadSeconds: int(0).default(0)
+    .describe('unload models idle this long (0 = never); preloaded and busy models stay'),
   providers: list(z.enum(PROVIDERS as [string, ...string[]])).default(['cuda', 'cpu'])
     .describe('execution providers in order of preference; each failure is logged, then the next is tried'),
   cudaDeviceId: int(0).default(0).describe('GPU index for the CUDA provider'),
@@ -66,7 +93,7 @@ export function envOf(key: string): string {
 
 /** Keys whose flag takes no value (`--insecure` means true). */
 export function isBooleanKey(key: string): boolean {
-  return ['insecure', 'cpuMemArena', 'memPattern'].includes(key);
+  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad'].includes(key);
 }
 
 export function describeKey(key: ConfigKey): string {

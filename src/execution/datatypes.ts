@@ -109,32 +109,27 @@ export function elementCount(shape: readonly number[]): number {
 }
 
 // IEEE 754 half precision, for FP16 carried as JSON numbers (binary FP16 needs no conversion).
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+// Rounded straight from the float64 value: going through float32 first would round twice
+// (e.g. 1 + 2^-11 + 2^-40 would become 1 instead of 1 + 2^-10).
+
+/** Round to the nearest integer, ties to even (x is small and exact here). */
+function roundEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
 
 export function floatToHalf(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow → Inf
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow → ±0
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // round to nearest even
-  return half;
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const a = Math.abs(value);
+  if (a >= 65520) return sign | 0x7c00; // 65504 + half an ulp and above (and Infinity) → Inf
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal or ±0; may round up to 0x0400
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  const m = roundEven((a / 2 ** e) * 1024); // 1024..2048; 2048 carries into the exponent
+  return sign | (((e + 15) << 10) + (m - 1024));
 }
 
 export function halfToFloat(h: number): number {

@@ -171,7 +171,9 @@ export function decodeBinary(dt: Datatype, name: string, bytes: Uint8Array, coun
     let off = 0;
     while (off < bytes.length) {
       if (off + 4 > bytes.length) throw invalid(`input '${name}': truncated BYTES element length at byte ${off}`);
-      const len = bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! * 2 ** 24);
+      // `>>> 0`: unsigned. `|` works in int32, so a length ≥ 2^31 would otherwise turn negative
+      // and walk the cursor backwards (an endless loop on a crafted body).
+      const len = (bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! << 24)) >>> 0;
       off += 4;
       if (off + len > bytes.length) {
         throw invalid(`input '${name}': BYTES element ${out.length} declares ${len} bytes but only ${bytes.length - off} remain`);

@@ -51,6 +51,19 @@ function lineOfPath(root: PbMessage, path: readonly PropertyKey[]): number | und
   for (let i = 0; i < path.length; i++) {
     const field = String(path[i]);
     const next = path[i + 1];
+    if (MAPS.has(field) && typeof next === 'string') {
+      // A map key: the line of the entry with that key, then into its value.
+      const entries = msg[field] ?? [];
+      const k = entries.findIndex((e) => typeof e === 'object' && isPbMessage(e) && e.key?.[0] === next);
+      line = fieldLine(msg, field, Math.max(k, 0)) ?? line;
+      const entry = k < 0 ? undefined : (entries[k] as PbMessage);
+      if (entry && i + 2 < path.length) line = fieldLine(entry, 'value') ?? line;
+      const value = entry?.value?.[0];
+      if (!value || typeof value !== 'object' || !isPbMessage(value)) break;
+      msg = value;
+      i++;
+      continue;
+    }
     const index = typeof next === 'number' && REPEATED.has(field) ? next : 0;
     line = fieldLine(msg, field, index) ?? line;
     const value = msg[field]?.[index];
@@ -74,7 +87,9 @@ export function parsePbtxtConfig(file: string, text: string): ModelConfig {
   const r = ModelConfigSchema.safeParse(json);
   if (r.success) return r.data;
   const issues = r.error.issues.map((issue) => {
-    const line = lineOfPath(root, issue.path);
+    // An unknown field is reported on the message that holds it: point at the field itself.
+    const path = issue.code === 'unrecognized_keys' && issue.keys.length ? [...issue.path, issue.keys[0]!] : issue.path;
+    const line = lineOfPath(root, path);
     const where = line === undefined ? file : `${file} line ${line}`;
     return formatConfigIssues(where, { issues: [issue] } as z.ZodError);
   });

@@ -6,7 +6,7 @@
  * loaded through the API. Only names found here can ever be loaded: requests and
  * coordinator commands name models, never paths.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
@@ -43,7 +43,13 @@ export class ModelRepository {
 
   /** Cheap synchronous check, for error paths: does the repository have a folder of that name? */
   has(name: string): boolean {
-    return MODEL_NAME.test(name) && existsSync(path.join(this.root, name));
+    if (!MODEL_NAME.test(name)) return false;
+    try {
+      // A folder, as find() requires: a plain file of that name is not a model.
+      return statSync(path.join(this.root, name)).isDirectory();
+    } catch {
+      return false;
+    }
   }
 
   async find(name: string): Promise<RepositoryModel | undefined> {

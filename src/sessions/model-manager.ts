@@ -1,15 +1,26 @@
 /**
- * The model lifecycle: which versions of which repository models are loaded, in which state
- * (Triton's LOADING, READY, UNLOADING, UNAVAILABLE with a reason), and the way requests find
- * a ready version. A model that fails to load affects nothing else. Loads and unloads of one
- * model are serialised; a reload brings the new version up before the old one goes.
+ * The model lifecycle and the warm pool: which versions of which repository models are
+ * loaded, in which state (Triton's LOADING, READY, UNLOADING, UNAVAILABLE with a reason), how
+ * requests find a ready version, and how loaded models share each device's memory budget.
+ *
+ * Contracts:
+ * - A model that fails to load affects nothing else.
+ * - Loads and unloads of one model are serialised; a reload brings the new version up before
+ *   the old one goes.
+ * - Session creation and warm-up of different models are serialised too, so the process's
+ *   memory growth across them can be attributed to the model being loaded.
+ * - Eviction (LRU, to fit the budget) and idle unloading never touch a preloaded model or one
+ *   with queued or running requests.
  */
+import { statSync } from 'node:fs';
 import { AgentError, messageOf } from '../errors.js';
-import type { ModelSession, ProviderFailure, SessionFactory, SessionSettings } from '../execution/ort-session.js';
-import { ModelRepository, type RepositoryModel } from '../repository/repository.js';
+import { cudaProviderMissing, type ModelSession, type ProviderFailure, type SessionFactory, type SessionSettings } from '../execution/ort-session.js';
 import { parseModelConfig, type ModelConfig } from '../repository/model-config.js';
+import { ModelRepository, type RepositoryModel } from '../repository/repository.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { idleEntries, mib, planEviction, type PoolEntry } from './eviction.js';
+import { budgetFor, type Device, type MemoryProbe } from './memory.js';
 import { completeModelSpec, sessionSettingsFor, type ModelDefaults } from './model-spec.js';
 import { ServedModel } from './served-model.js';
 
@@ -35,6 +46,22 @@ interface ModelEntry {
   failure: string | undefined;
   /** Tail of the chain that serialises load/unload of this model. */
   lock: Promise<unknown>;
+  /** Loads triggered by a request (lazy loading). */
+  coldStarts: number;
+  evictions: number;
+  /** Bytes the last load of this model took: the estimate for its next load. */
+  lastBytes: number | undefined;
+}
+
+export interface PoolSettings {
+  /** Bytes per device, or 'auto' = 90% of the device's memory. */
+  readonly memoryBudget: number | 'auto';
+  /** Never evicted nor unloaded when idle. */
+  readonly preload: readonly string[];
+  /** Load a repository model on its first request (only when the API may load models). */
+  readonly lazyLoad: boolean;
+  /** Unload models idle this long; 0 = never. */
+  readonly idleUnloadMs: number;
 }
 
 export interface ModelManagerDeps {
@@ -43,25 +70,42 @@ export interface ModelManagerDeps {
   readonly defaults: ModelDefaults;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly memory: MemoryProbe;
+  readonly pool: PoolSettings;
 }
+
+/** Why a version went away, as the index shows it. */
+const UNLOADED = 'unloaded';
 
 export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
+  private readonly lazyLoads = new Map<string, Promise<void>>();
+  /** Tail of the chain that serialises session creation + warm-up across models. */
+  private measureLock: Promise<unknown> = Promise.resolve();
+  private cancelSweep: (() => void) | undefined;
   private closed = false;
 
   constructor(private readonly deps: ModelManagerDeps) {}
 
-  /** Load the named models (or all, for '*'), at most 4 at a time; failures are recorded, not thrown. */
-  async loadAtStartup(names: readonly string[]): Promise<void> {
-    const all = names.includes('*') ? (await this.deps.repository.list()).map((m) => m.name) : [...names];
-    let next = 0;
-    const worker = async () => {
-      while (next < all.length) {
-        const name = all[next++]!;
-        await this.load(name).catch(() => undefined);
-      }
+  /** Start the idle sweep (when --idle-unload-seconds is set). */
+  startIdleSweep(): void {
+    const ttl = this.deps.pool.idleUnloadMs;
+    if (ttl <= 0 || this.cancelSweep) return;
+    const every = Math.max(50, Math.min(ttl / 2, 10_000));
+    const tick = () => {
+      this.cancelSweep = this.deps.clock.setTimer(every, () => {
+        void this.unloadIdle().finally(() => !this.closed && tick());
+      });
     };
-    await Promise.all(Array.from({ length: Math.min(4, all.length) }, worker));
+    tick();
+  }
+
+  /** Load the named models (or all, for '*'); failures are recorded, not thrown. */
+  async loadAtStartup(names: readonly string[]): Promise<void> {
+    const listed = names.includes('*') ? (await this.deps.repository.list()).map((m) => m.name) : [...names];
+    // Preloaded models first: they are pinned, so the budget is spent on them before the rest.
+    const all = [...new Set([...this.deps.pool.preload, ...listed])];
+    await Promise.all(all.map((name) => this.load(name).catch(() => undefined)));
   }
 
   /** Load (or reload) a model; resolves when its served versions are READY, rejects with why not. */
@@ -71,14 +115,50 @@ export class ModelManager {
   }
 
   /** Unload every version of a model, after its queued and running requests finish. */
-  unload(name: string): Promise<void> {
-    return this.serialised(name, () => this.doUnload(name));
+  unload(name: string, reason = UNLOADED): Promise<void> {
+    return this.serialised(name, () => this.doUnload(name, reason));
+  }
+
+  /**
+   * The READY served model for an inference request. With lazy loading, a repository model
+   * that is not loaded (never, or unloaded/evicted since) is loaded first: a cold start.
+   */
+  async acquire(name: string, version?: string): Promise<ServedModel> {
+    try {
+      return this.resolve(name, version);
+    } catch (err) {
+      if (!this.shouldLazyLoad(name)) throw err;
+    }
+    let pending = this.lazyLoads.get(name);
+    if (!pending) {
+      const entry = this.entry(name);
+      entry.coldStarts++;
+      this.deps.logger.info({ model: name, coldStarts: entry.coldStarts }, 'cold start: loading model for a request');
+      pending = this.load(name).finally(() => this.lazyLoads.delete(name));
+      this.lazyLoads.set(name, pending);
+    }
+    try {
+      await pending;
+    } catch (err) {
+      throw new AgentError('UNAVAILABLE', `model '${name}' could not be loaded for this request: ${messageOf(err)}`, { retryAfterSeconds: 5 });
+    }
+    return this.resolve(name, version);
+  }
+
+  private shouldLazyLoad(name: string): boolean {
+    if (!this.deps.pool.lazyLoad || this.closed || !this.deps.repository.has(name)) return false;
+    const entry = this.models.get(name);
+    if (!entry) return true;
+    if (entry.failure) return false; // a broken config fails every request the same way; no reload storm
+    const versions = [...entry.versions.values()];
+    // Only models that went away on purpose are brought back; a failed load stays failed.
+    return versions.every((v) => v.state === 'UNAVAILABLE' && v.reason.startsWith(UNLOADED)) ;
   }
 
   /** The READY served model for a request, or an error saying why there is none. */
   resolve(name: string, version?: string): ServedModel {
     const entry = this.models.get(name);
-    if (!entry) {
+    if (!entry || (entry.versions.size === 0 && !entry.failure)) {
       if (this.deps.repository.has(name)) {
         throw new AgentError('UNAVAILABLE', `model '${name}' is not loaded; load it with POST /v2/repository/models/${name}/load`, { retryAfterSeconds: 1 });
       }
@@ -103,17 +183,22 @@ export class ModelManager {
     throw new AgentError('UNAVAILABLE', `model '${name}' version ${v.version} is not ready (${why})`, { retryAfterSeconds: 1 });
   }
 
-  /** Status of one model's versions, or undefined if it was never loaded. */
-  status(name: string): { versions: VersionStatus[]; failure: string | undefined } | undefined {
+  /** Status of one model's versions and counters, or undefined if it was never loaded. */
+  status(name: string): { versions: VersionStatus[]; failure: string | undefined; coldStarts: number; evictions: number } | undefined {
     const e = this.models.get(name);
-    return e && { versions: [...e.versions.values()].sort((a, b) => a.version - b.version), failure: e.failure };
+    return e && {
+      versions: [...e.versions.values()].sort((a, b) => a.version - b.version),
+      failure: e.failure,
+      coldStarts: e.coldStarts,
+      evictions: e.evictions,
+    };
   }
 
   /** Every model of the repository, with the state of each loaded version (Triton's index). */
   async index(readyOnly = false): Promise<IndexEntry[]> {
     const out: IndexEntry[] = [];
     const names = new Set((await this.deps.repository.list()).map((m) => m.name));
-    for (const n of this.models.keys()) names.add(n);
+    for (const [n, e] of this.models) if (e.versions.size || e.failure) names.add(n);
     for (const name of [...names].sort()) {
       const e = this.models.get(name);
       const versions = e ? [...e.versions.values()].sort((a, b) => a.version - b.version) : [];
@@ -136,15 +221,28 @@ export class ModelManager {
     return out;
   }
 
+  /** Budget and use of each device that has models or a known size. */
+  memoryReport(): { device: Device; budgetBytes: number; usedBytes: number }[] {
+    return (['gpu', 'host'] as const)
+      .map((device) => ({
+        device,
+        budgetBytes: budgetFor(device, this.deps.pool.memoryBudget, this.deps.memory),
+        usedBytes: this.loaded(device).reduce((n, m) => n + m.memory.bytes, 0),
+      }))
+      .filter((r) => r.usedBytes > 0 || Number.isFinite(r.budgetBytes));
+  }
+
   /** Unload everything after in-flight work finishes. */
   async close(): Promise<void> {
     this.closed = true;
+    this.cancelSweep?.();
     await Promise.all([...this.models.keys()].map((n) => this.unload(n).catch(() => undefined)));
   }
 
   /** Reject queued work everywhere and free all sessions. */
   async destroy(err: Error): Promise<void> {
     this.closed = true;
+    this.cancelSweep?.();
     const all = [...this.models.values()].flatMap((e) => [...e.versions.values()]);
     await Promise.all(all.map((v) => v.model?.destroy(err)));
     for (const v of all) {
@@ -160,7 +258,10 @@ export class ModelManager {
 
   private entry(name: string): ModelEntry {
     let e = this.models.get(name);
-    if (!e) this.models.set(name, (e = { versions: new Map(), failure: undefined, lock: Promise.resolve() }));
+    if (!e) {
+      e = { versions: new Map(), failure: undefined, lock: Promise.resolve(), coldStarts: 0, evictions: 0, lastBytes: undefined };
+      this.models.set(name, e);
+    }
     return e;
   }
 
@@ -169,6 +270,53 @@ export class ModelManager {
     const run = e.lock.then(op, op);
     e.lock = run.catch(() => undefined);
     return run;
+  }
+
+  private measured<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.measureLock.then(op, op);
+    this.measureLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** READY models on a device. */
+  private loaded(device: Device): ServedModel[] {
+    return this.ready().filter((m) => m.memory.device === device);
+  }
+
+  /** The pool of a device as the eviction policy sees it: one entry per model. */
+  private poolOf(device: Device, except: string): PoolEntry[] {
+    const byName = new Map<string, { bytes: number; lastUsed: number; busy: boolean }>();
+    for (const m of this.loaded(device)) {
+      if (m.spec.name === except) continue;
+      const e = byName.get(m.spec.name) ?? { bytes: 0, lastUsed: 0, busy: false };
+      byName.set(m.spec.name, { bytes: e.bytes + m.memory.bytes, lastUsed: Math.max(e.lastUsed, m.lastUsed), busy: e.busy || m.busy });
+    }
+    return [...byName].map(([key, e]) => ({ key, ...e, pinned: this.deps.pool.preload.includes(key) }));
+  }
+
+  /** Evict least-recently-used models until `needed` bytes fit on `device`, or throw why not. */
+  private async makeRoom(device: Device, needed: number, forModel: string): Promise<void> {
+    const budget = budgetFor(device, this.deps.pool.memoryBudget, this.deps.memory);
+    const plan = planEviction(this.poolOf(device, forModel), needed, budget);
+    if (!plan.ok) throw new AgentError('UNAVAILABLE', `model '${forModel}' does not fit in the ${device} memory budget: ${plan.reason}`);
+    for (const victim of plan.evict) {
+      this.deps.logger.warn({ model: victim, device, for: forModel, needed, budget }, 'evicting least recently used model to fit the memory budget');
+      this.entry(victim).evictions++;
+      // Not serialised on the victim's lock: its lock may be held by a load waiting on us.
+      const entry = this.models.get(victim);
+      if (entry) await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(victim, entry, v, `${UNLOADED} (evicted: least recently used, to fit '${forModel}' in the ${device} memory budget)`)));
+    }
+  }
+
+  private async unloadIdle(): Promise<void> {
+    const now = this.deps.clock.now();
+    const ttl = this.deps.pool.idleUnloadMs;
+    for (const device of ['gpu', 'host'] as const) {
+      for (const name of idleEntries(this.poolOf(device, ''), now, ttl)) {
+        this.deps.logger.info({ model: name, idleSeconds: ttl / 1000 }, 'unloading idle model');
+        await this.unload(name, `${UNLOADED} (idle for ${Math.round(ttl / 1000)} s)`).catch(() => undefined);
+      }
+    }
   }
 
   private async readConfig(model: RepositoryModel, override: unknown): Promise<{ config: ModelConfig; source: string }> {
@@ -221,9 +369,18 @@ export class ModelManager {
     );
     // Versions no longer in the policy go after the new ones are up.
     for (const [v, status] of entry.versions) {
-      if (!wanted.includes(v)) await this.unloadVersion(name, entry, status);
+      if (!wanted.includes(v)) await this.unloadVersion(name, entry, status, UNLOADED);
     }
-    if (failures.length) throw new AgentError('INVALID_ARGUMENT', `failed to load '${name}': ${failures.join('; ')}`);
+    if (failures.length) {
+      const budget = failures.every((f) => f.includes('memory budget'));
+      throw new AgentError(budget ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', `failed to load '${name}': ${failures.join('; ')}`);
+    }
+  }
+
+  /** Where a model will most likely run, to make room before loading it. */
+  private predictDevice(session: SessionSettings): Device {
+    const wantsGpu = session.providers[0] === 'cuda' && cudaProviderMissing() === undefined;
+    return wantsGpu && this.deps.memory.totalBytes('gpu') !== undefined ? 'gpu' : 'host';
   }
 
   private async loadVersion(
@@ -234,33 +391,54 @@ export class ModelManager {
     source: string,
     session: SessionSettings,
   ): Promise<void> {
-    const { logger, clock, sessionFactory, defaults } = this.deps;
+    const { logger, clock, sessionFactory, defaults, memory } = this.deps;
     const previous = entry.versions.get(version);
     // A reload keeps serving the old version until the new one is READY.
     const reloading = previous?.state === 'READY' ? previous.model : undefined;
     if (!reloading) entry.versions.set(version, { version, state: 'LOADING', reason: '', model: undefined });
     const started = clock.now();
     const file = ModelRepository.modelFile(model, version, config);
-    logger.info({ model: model.name, version, file, providers: session.providers }, 'loading model');
+    const instances = config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
     const sessions: ModelSession[] = [];
     try {
-      const instances = config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
-      let fallbacks: readonly ProviderFailure[] = [];
-      for (let i = 0; i < instances; i++) {
-        const created = await sessionFactory.create(file, session);
-        sessions.push(created.session);
-        if (i === 0) fallbacks = created.fallbacks;
-      }
-      for (const f of fallbacks) {
-        logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
-      }
-      const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
-      const served = new ServedModel({ spec, sessions, fallbacks, clock });
-      await served.warmUp();
+      const fileBytes = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+      if (fileBytes === 0) throw new Error(`model file ${file} is missing or empty`);
+      const estimate = entry.lastBytes ?? fileBytes * instances;
+      await this.makeRoom(this.predictDevice(session), estimate, model.name);
+      logger.info({ model: model.name, version, file, providers: session.providers }, 'loading model');
+
+      const served = await this.measured(async () => {
+        const hostBefore = memory.processUsedBytes('host');
+        const gpuBefore = memory.processUsedBytes('gpu');
+        let fallbacks: readonly ProviderFailure[] = [];
+        for (let i = 0; i < instances; i++) {
+          const created = await sessionFactory.create(file, session);
+          sessions.push(created.session);
+          if (i === 0) fallbacks = created.fallbacks;
+        }
+        for (const f of fallbacks) {
+          logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
+        }
+        const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
+        const m = new ServedModel({ spec, sessions, fallbacks, clock });
+        await m.warmUp();
+        const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
+        const before = device === 'gpu' ? gpuBefore : hostBefore;
+        const after = memory.processUsedBytes(device);
+        const measuredBytes = before !== undefined && after !== undefined ? Math.max(0, after - before) : undefined;
+        m.memory = { device, measuredBytes, fileBytes: fileBytes * instances, bytes: Math.max(measuredBytes ?? 0, fileBytes * instances) };
+        return m;
+      });
       served.loadMs = clock.now() - started;
+      entry.lastBytes = served.memory.bytes;
+      // The measurement may exceed the estimate: enforce the budget with the real figure.
+      await this.makeRoom(served.memory.device, served.memory.bytes, model.name);
       entry.versions.set(version, { version, state: 'READY', reason: '', model: served });
       logger.info(
-        { model: model.name, version, provider: served.provider, instances, maxBatchSize: spec.maxBatchSize, loadMs: Math.round(served.loadMs) },
+        {
+          model: model.name, version, provider: served.provider, instances, maxBatchSize: served.spec.maxBatchSize,
+          loadMs: Math.round(served.loadMs), memory: mib(served.memory.bytes), measured: served.memory.measuredBytes !== undefined,
+        },
         `model ready on ${served.provider}`,
       );
       if (reloading) await reloading.close();
@@ -273,27 +451,28 @@ export class ModelManager {
     }
   }
 
-  private async doUnload(name: string): Promise<void> {
+  private async doUnload(name: string, reason: string): Promise<void> {
     const entry = this.models.get(name);
     if (!entry || entry.versions.size === 0) {
       if (!(await this.deps.repository.find(name))) throw new AgentError('NOT_FOUND', `unknown model '${name}'`);
       return;
     }
-    await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(name, entry, v)));
+    await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(name, entry, v, reason)));
   }
 
-  private async unloadVersion(name: string, entry: ModelEntry, status: VersionStatus): Promise<void> {
+  private async unloadVersion(name: string, entry: ModelEntry, status: VersionStatus, reason: string): Promise<void> {
     const model = status.model;
     if (!model) {
-      entry.versions.delete(status.version);
+      if (status.state !== 'LOADING') entry.versions.delete(status.version);
       return;
     }
     status.state = 'UNLOADING';
-    this.deps.logger.info({ model: name, version: status.version, queued: model.queued, executing: model.executing }, 'unloading model');
+    this.deps.logger.info({ model: name, version: status.version, queued: model.queued, executing: model.executing, reason }, 'unloading model');
     await model.close();
+    if (entry.versions.get(status.version) !== status) return; // a reload replaced it meanwhile
     status.model = undefined;
     status.state = 'UNAVAILABLE';
-    status.reason = 'unloaded';
-    this.deps.logger.info({ model: name, version: status.version }, 'model unloaded');
+    status.reason = reason;
+    this.deps.logger.info({ model: name, version: status.version, reason }, 'model unloaded');
   }
 }

@@ -9,6 +9,7 @@ import { batchFeeds, runError, splitOutputs, zeroRequest, type RequestResult } f
 import type { ModelSession, ProviderFailure, ProviderName } from '../execution/ort-session.js';
 import type { PreparedRequest } from '../protocol/validate-request.js';
 import type { Clock } from '../util/clock.js';
+import type { Device } from './memory.js';
 import type { ModelSpec } from './model-spec.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
 
@@ -18,6 +19,16 @@ export interface InferOptions {
   readonly timeoutMicroseconds?: number | undefined;
   /** The request's `priority` parameter (1 = highest), if it sent one. */
   readonly priority?: number | undefined;
+}
+
+export interface ModelMemory {
+  readonly device: Device;
+  /** Bytes charged against the budget: the measured delta, or the file size when larger or unmeasured. */
+  readonly bytes: number;
+  /** Process memory growth on the device across load and warm-up, when it could be measured. */
+  readonly measuredBytes: number | undefined;
+  /** Size of the model file(s) loaded (× instances). */
+  readonly fileBytes: number;
 }
 
 export interface ServedModelInit {
@@ -51,6 +62,10 @@ export class ServedModel {
   readonly fallbacks: readonly ProviderFailure[];
   /** Load-to-READY time (sessions, completion, warm-up), set once it is READY. */
   loadMs = 0;
+  /** Memory charged to this model against its device's budget (set by the manager at load). */
+  memory: ModelMemory = { device: 'host', bytes: 0, measuredBytes: undefined, fileBytes: 0 };
+  /** Clock time of the last request (or of the load): the LRU order of eviction. */
+  lastUsed: number;
   private readonly sessions: readonly ModelSession[];
   private readonly idleSessions: ModelSession[];
   private readonly batcher: Batcher<PreparedRequest, RequestResult>;
@@ -64,6 +79,7 @@ export class ServedModel {
     this.provider = init.sessions[0]!.provider;
     this.fallbacks = init.fallbacks;
     this.clock = init.clock;
+    this.lastUsed = init.clock.now();
     this.batcher = new Batcher<PreparedRequest, RequestResult>({
       settings: this.spec.batching,
       maxQueueSize: this.spec.queuePolicy.max_queue_size,
@@ -81,6 +97,11 @@ export class ServedModel {
 
   get executing(): number {
     return this.batcher.executing;
+  }
+
+  /** Requests queued or running: such a model is never evicted. */
+  get busy(): boolean {
+    return !this.batcher.idle;
   }
 
   /** Run zero data at batch 1 and at max_batch_size on every instance, before READY. */
@@ -101,6 +122,7 @@ export class ServedModel {
 
   async infer(req: PreparedRequest, opts: InferOptions = {}): Promise<RequestResult> {
     const start = this.clock.now();
+    this.lastUsed = start;
     try {
       const result = await this.batcher.enqueue({
         payload: req,

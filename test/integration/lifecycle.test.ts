@@ -42,8 +42,8 @@ describe('model repository API', () => {
     expect((await getJson(`${url}/v2/models/add_sub/ready`)).status).toBe(200);
   });
 
-  it('unloads after in-flight work, then refuses; loads again', async () => {
-    const { url } = await start();
+  it('unloads after in-flight work, then refuses (lazy loading off); loads again', async () => {
+    const { url } = await start({ lazyLoad: false });
     const req = { inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] };
     const inflight = Promise.all(Array.from({ length: 20 }, () => postJson(`${url}/v2/models/identity_fp32/infer`, req)));
     const unload = await postJson(`${url}/v2/repository/models/identity_fp32/unload`, undefined);

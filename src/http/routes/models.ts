@@ -64,7 +64,20 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       if (served.length === 0) ctx.models.resolve(model, version); // throws the precise reason
       if (served.length === 0) throw new AgentError('NOT_FOUND', `no statistics for model '${model}'`);
       return {
-        model_stats: served.map((m) => ({ ...m.stats.toTriton(m.spec.name, m.spec.version), execution_provider: m.provider, load_ms: Math.round(m.loadMs) })),
+        model_stats: served.map((m) => {
+          const status = ctx.models.status(m.spec.name);
+          return {
+            ...m.stats.toTriton(m.spec.name, m.spec.version),
+            // Agent additions (not in Triton's shape): where it runs, how it loaded, what it costs.
+            execution_provider: m.provider,
+            load_ms: Math.round(m.loadMs),
+            memory: { device: m.memory.device, bytes: m.memory.bytes, measured_bytes: m.memory.measuredBytes ?? null, file_bytes: m.memory.fileBytes },
+            cold_starts: status?.coldStarts ?? 0,
+            evictions: status?.evictions ?? 0,
+            queue_depth: m.queued,
+            executing: m.executing,
+          };
+        }),
       };
     });
   }
