@@ -161,7 +161,7 @@ function decodeInput(
     return { name, datatype, shape, data };
   }
   if (raw.data === undefined) throw invalid(`input '${name}' has no 'data' (nor binary_data_size)`);
-  return { name, datatype, shape, data: decodeJsonData(datatype, name, raw.data, count) };
+  return { name, datatype, shape, data: decodeJsonData(datatype, name, raw.data, shape) };
 }
 
 /** Binary data of one tensor: fixed-size elements, or BYTES as 4-byte-length-prefixed items. */
@@ -195,15 +195,27 @@ export function decodeBinary(dt: Datatype, name: string, bytes: Uint8Array, coun
   return viewOf(dt, bytes, 0, count);
 }
 
-/** Flatten nested arrays (row-major) into `out`, refusing anything that is not an array leaf. */
-function flatten(v: unknown, out: unknown[]): void {
-  if (Array.isArray(v)) {
-    for (const x of v) {
-      if (Array.isArray(x)) flatten(x, out);
-      else out.push(x);
+/**
+ * Flatten nested `data` (row-major) into `out`. Nesting must follow the shape: an array at
+ * depth d holds shape[d] sub-arrays, or, at its innermost level, all the remaining elements
+ * (so `[[1,2],[3,4]]` and `[1,2,3,4]` both fit [2,2], but the ragged `[[1,2,3],[4]]` does not).
+ */
+function flatten(v: unknown[], shape: readonly number[], depth: number, name: string, out: unknown[]): void {
+  const nested = v.length > 0 && Array.isArray(v[0]);
+  if (!nested) {
+    const want = elementCount(shape.slice(depth));
+    if (v.length !== want || v.some(Array.isArray)) {
+      throw invalid(`input '${name}' has nested 'data' that does not match its shape [${shape.join(',')}] at depth ${depth}: expected ${want} values`);
     }
-  } else {
-    out.push(v);
+    for (const x of v) out.push(x);
+    return;
+  }
+  if (v.length !== shape[depth] || depth >= shape.length - 1) {
+    throw invalid(`input '${name}' has nested 'data' that does not match its shape [${shape.join(',')}]: ${v.length} arrays at depth ${depth}`);
+  }
+  for (const x of v) {
+    if (!Array.isArray(x)) throw invalid(`input '${name}' mixes arrays and values at depth ${depth + 1} of 'data'`);
+    flatten(x, shape, depth + 1, name, out);
   }
 }
 
@@ -213,12 +225,14 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
 };
 
 /** JSON `data` (flat or nested, row-major) → storage of `dt`, checking every element. */
-export function decodeJsonData(dt: Datatype, name: string, data: unknown, count: number): TensorData {
+export function decodeJsonData(dt: Datatype, name: string, data: unknown, shape: readonly number[]): TensorData {
+  if (!Array.isArray(data)) throw invalid(`input '${name}' 'data' must be an array`);
+  const count = elementCount(shape);
   let flat: unknown[];
-  if (Array.isArray(data) && (data.length === 0 || !Array.isArray(data[0]))) flat = data;
+  if (data.length === 0 || !Array.isArray(data[0])) flat = data;
   else {
     flat = [];
-    flatten(data, flat);
+    flatten(data, shape, 0, name, flat);
   }
   if (flat.length !== count) {
     throw invalid(`input '${name}' has ${flat.length} elements in 'data' but its shape needs ${count}`);

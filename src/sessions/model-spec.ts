@@ -157,6 +157,11 @@ export function completeModelSpec(
     const fixed = [...sig.inputs, ...sig.outputs].find((t) => t.shape[0] !== -1);
     throw new Error(`${source}: max_batch_size is ${maxBatchSize} but model tensor '${fixed?.name}' has shape ${shapeText(fixed?.shape ?? [])} with no variable first (batch) dimension; set max_batch_size: 0`);
   }
+  for (const p of config.dynamic_batching?.preferred_batch_size ?? []) {
+    if (p > maxBatchSize) {
+      throw new Error(`${source}: preferred batch size ${p} is larger than max_batch_size ${maxBatchSize}${autoBatch ? ' (completed from --default-max-batch-size)' : ''}; lower it or set max_batch_size`);
+    }
+  }
   const inputs = completeTensors('input', config.input, sig.inputs, maxBatchSize, source);
   const outputs = completeTensors('output', config.output, sig.outputs, maxBatchSize, source);
   // Like Triton's onnxruntime auto-complete: a batchable model without a config batches dynamically.

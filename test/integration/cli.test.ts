@@ -35,6 +35,9 @@ describe('gpu-agent CLI', () => {
     r = run(['serve'], { GPU_AGENT_PROVIDERS: 'tpu' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/environment GPU_AGENT_PROVIDERS/);
+    r = run(['serve', '--memory-budget', 'lots']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/option --memory-budget: 'lots' is not a size; write e\.g\. 24GiB/);
   });
 
   it('refuses a public address without a token unless --insecure', () => {

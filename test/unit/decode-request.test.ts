@@ -179,8 +179,15 @@ describe('decodeInferRequest: JSON data for every datatype', () => {
       "input 'x' has 5 elements in 'data' but its shape needs 6",
     );
     expect(invalidMessage(() => dataOf('FP32', [2, 2], [[1, 2], [3, 4], [5, 6]]))).toContain(
-      'has 6 elements in \'data\' but its shape needs 4',
+      "nested 'data' that does not match its shape [2,2]: 3 arrays at depth 0",
     );
+  });
+
+  it('refuses ragged nested data even when the element count is right', () => {
+    expect(invalidMessage(() => dataOf('FP32', [2, 2], [[1, 2, 3], [4]]))).toContain("nested 'data' that does not match its shape [2,2] at depth 1: expected 2 values");
+    expect(invalidMessage(() => dataOf('FP32', [2, 2], [[1, 2], 3]))).toContain('mixes arrays and values');
+    // Partial nesting along the leading dimensions is fine.
+    expect(Array.from(dataOf('FP32', [2, 2, 2], [[1, 2, 3, 4], [5, 6, 7, 8]]) as Float32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('names the element index in flattened (row-major) order for nested data', () => {
@@ -188,8 +195,9 @@ describe('decodeInferRequest: JSON data for every datatype', () => {
   });
 
   it('decodeJsonData works on its own too', () => {
-    expect(Array.from(decodeJsonData('UINT16', 'u', [[1], [2]], 2) as Uint16Array)).toEqual([1, 2]);
-    expect(invalidMessage(() => decodeJsonData('UINT16', 'u', [1, 2], 3))).toContain("input 'u' has 2 elements");
+    expect(Array.from(decodeJsonData('UINT16', 'u', [[1], [2]], [2, 1]) as Uint16Array)).toEqual([1, 2]);
+    expect(invalidMessage(() => decodeJsonData('UINT16', 'u', [1, 2], [3]))).toContain("input 'u' has 2 elements");
+    expect(invalidMessage(() => decodeJsonData('UINT16', 'u', 5, [1]))).toContain("'data' must be an array");
   });
 });
 
