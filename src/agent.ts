@@ -27,7 +27,7 @@ export interface AgentDeps {
 export class Agent {
   readonly models: ModelManager;
   readonly repository: ModelRepository;
-  readonly node: NodeStatus = { accepting: true, reason: '' };
+  readonly node: NodeStatus = { state: 'ready', reason: '' };
   readonly logger: Logger;
   private server: FastifyInstance | undefined;
   private url: string | undefined;
@@ -86,17 +86,51 @@ export class Agent {
     if (options.waitForModels) await loading;
   }
 
-  /** Stop taking work, let queued and running requests finish, release everything. */
+  /** Report not-ready so new work goes elsewhere; requests are still served. */
+  cordon(reason = 'cordoned'): void {
+    if (this.node.state === 'draining') return;
+    this.node.state = 'cordoned';
+    this.node.reason = reason;
+  }
+
+  uncordon(): void {
+    this.node.state = 'ready';
+    this.node.reason = '';
+  }
+
+  /**
+   * Stop taking new inference (503 + Retry-After, readiness false); resolves when everything
+   * queued and running has finished. Models stay loaded; `uncordon()` takes work again.
+   */
+  async drain(reason = 'draining'): Promise<void> {
+    this.node.state = 'draining';
+    this.node.reason = reason;
+    await this.models.whenIdle();
+  }
+
+  /**
+   * Graceful stop: drain for at most --shutdown-grace-ms, then fail what is still queued with
+   * a clear error, release the sessions and close the server.
+   */
   async close(): Promise<void> {
-    this.node.accepting = false;
-    this.node.reason = 'shutting down';
-    await this.models.close();
+    const grace = this.config.shutdownGraceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace)));
+    const timedOut = await Promise.race([this.drain('shutting down').then(() => false), expired]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.logger.warn({ graceMs: grace }, 'shutdown grace period over: failing requests still queued');
+      await this.models.destroy(new AgentError('UNAVAILABLE', `the agent shut down before this request ran (grace period of ${grace} ms over)`));
+    } else {
+      await this.models.close();
+    }
     await this.server?.close();
+    this.logger.info('stopped');
   }
 
   /** Abort: queued requests fail at once. */
   async destroy(): Promise<void> {
-    this.node.accepting = false;
+    this.node.state = 'draining';
     this.node.reason = 'stopped';
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
     await this.server?.close();

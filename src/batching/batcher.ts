@@ -125,11 +125,16 @@ export class Batcher<P, R> {
     return entry.reply.promise;
   }
 
+  /** Resolves when nothing is queued or running (new requests are still taken). */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Stop taking requests; resolves when everything queued and running has finished. */
   close(): Promise<void> {
     this.closing = true;
-    if (this.idle) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.whenIdle();
   }
 
   /** Reject everything still queued with `err` (running batches finish on their own). */

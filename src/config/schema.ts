@@ -42,6 +42,8 @@ export const ConfigSchema = z.object({
     .describe('explicit: the load/unload API works; none: models are fixed at start (Triton\'s modes)'),
   loadModels: list(z.string()).default(['*'])
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
+  shutdownGraceMs: int(0).default(30_000)
+    .describe('on SIGTERM/drain: how long queued and running requests may take to finish before they fail'),
   memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
     .transform((v, ctx) => {
       if (v === 'auto' || typeof v === 'number') return v;

@@ -2,10 +2,18 @@ import type { AgentConfig } from '../config/schema.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { ModelManager } from '../sessions/model-manager.js';
 
-/** Whether the node takes new work; flipped by drain/shutdown (and later the coordinator). */
+/**
+ * The node's state, as health checks and the coordinator see it:
+ * - ready: takes work;
+ * - cordoned: still serves requests but reports not-ready, so load balancers and the
+ *   coordinator send new work elsewhere;
+ * - draining: new inference gets 503 + Retry-After while queued and running requests finish.
+ */
+export type NodeState = 'ready' | 'cordoned' | 'draining';
+
 export interface NodeStatus {
-  accepting: boolean;
-  /** Why not, when not accepting. */
+  state: NodeState;
+  /** Why the node is not ready, when it is not. */
   reason: string;
 }
 

@@ -232,6 +232,11 @@ export class ModelManager {
       .filter((r) => r.usedBytes > 0 || Number.isFinite(r.budgetBytes));
   }
 
+  /** Resolves once no model has queued or running requests. */
+  async whenIdle(): Promise<void> {
+    while (this.ready().some((m) => m.busy)) await Promise.all(this.ready().map((m) => m.whenIdle()));
+  }
+
   /** Unload everything after in-flight work finishes. */
   async close(): Promise<void> {
     this.closed = true;

@@ -184,6 +184,11 @@ export class ServedModel {
     return this.spec.outputs.filter((o) => wanted.has(o.name)).map((o) => o.name);
   }
 
+  /** Resolves once nothing is queued or running. */
+  whenIdle(): Promise<void> {
+    return this.batcher.whenIdle();
+  }
+
   /** Finish everything queued and running, then free the sessions. */
   async close(): Promise<void> {
     await this.batcher.close();

@@ -14,8 +14,8 @@ export const healthRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app
   app.get('/v2/health/live', async () => ({ live: true }));
 
   app.get('/v2/health/ready', async (_req, reply) => {
-    if (ctx.node.accepting) return { ready: true };
-    return reply.code(400).send({ ready: false, reason: ctx.node.reason });
+    if (ctx.node.state === 'ready') return { ready: true };
+    return reply.code(400).send({ ready: false, state: ctx.node.state, reason: ctx.node.reason });
   });
 
   app.get('/v2', async () => ({ name: 'gpu-node-agent', version: ctx.agentVersion, extensions: EXTENSIONS }));

@@ -37,7 +37,7 @@ function clientGone(res: ServerResponse): AbortSignal {
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, async (req, reply) => {
-      if (!ctx.node.accepting) {
+      if (ctx.node.state === 'draining') {
         throw new AgentError('UNAVAILABLE', `the node is not taking new requests (${ctx.node.reason})`, { retryAfterSeconds: 5 });
       }
       const served = await ctx.models.acquire(req.params.model, req.params.version);
