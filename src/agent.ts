@@ -10,6 +10,7 @@ import { AgentError } from './errors.js';
 import { ortSessionFactory, type ProviderName, type SessionFactory } from './execution/ort-session.js';
 import type { NodeStatus } from './http/context.js';
 import { buildServer } from './http/server.js';
+import { AgentMetrics } from './metrics/registry.js';
 import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
@@ -29,6 +30,7 @@ export class Agent {
   readonly repository: ModelRepository;
   readonly node: NodeStatus = { state: 'ready', reason: '' };
   readonly logger: Logger;
+  readonly metrics: AgentMetrics;
   private server: FastifyInstance | undefined;
   private url: string | undefined;
 
@@ -41,6 +43,7 @@ export class Agent {
       clock: deps.clock ?? systemClock,
       logger: this.logger,
       memory: deps.memory ?? hostMemoryProbe,
+      onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
       pool: {
         memoryBudget: config.memoryBudget,
         preload: config.preload,
@@ -62,6 +65,7 @@ export class Agent {
         },
       },
     });
+    this.metrics = new AgentMetrics({ models: this.models });
   }
 
   /** The listening URL, once started. */
@@ -77,7 +81,7 @@ export class Agent {
   async start(options: { waitForModels?: boolean } = {}): Promise<void> {
     await this.repository.list(); // fail fast on an unreadable repository
     this.server = await buildServer(
-      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION },
+      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics },
       this.logger,
     );
     this.url = await this.server.listen({ host: this.config.host, port: this.config.port });

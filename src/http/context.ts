@@ -1,4 +1,5 @@
 import type { AgentConfig } from '../config/schema.js';
+import type { AgentMetrics } from '../metrics/registry.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { ModelManager } from '../sessions/model-manager.js';
 
@@ -24,4 +25,5 @@ export interface HttpContext {
   readonly repository: ModelRepository;
   readonly node: NodeStatus;
   readonly agentVersion: string;
+  readonly metrics: AgentMetrics;
 }

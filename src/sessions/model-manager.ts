@@ -72,6 +72,8 @@ export interface ModelManagerDeps {
   readonly logger: Logger;
   readonly memory: MemoryProbe;
   readonly pool: PoolSettings;
+  /** Called where a batch of a model completes (metrics). */
+  readonly onBatch?: (model: string, version: number, rows: number) => void;
 }
 
 /** Why a version went away, as the index shows it. */
@@ -425,7 +427,8 @@ export class ModelManager {
           logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
         }
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
-        const m = new ServedModel({ spec, sessions, fallbacks, clock });
+        const onBatch = this.deps.onBatch;
+        const m = new ServedModel({ spec, sessions, fallbacks, clock, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
         await m.warmUp();
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;

@@ -36,6 +36,8 @@ export interface ServedModelInit {
   readonly sessions: readonly ModelSession[];
   readonly fallbacks: readonly ProviderFailure[];
   readonly clock: Clock;
+  /** Called where each batch completes (for the batch-size histogram). */
+  readonly onBatch?: ((rows: number) => void) | undefined;
 }
 
 function failureReason(err: unknown): FailureReason {
@@ -87,7 +89,10 @@ export class ServedModel {
       priorityLevels: this.spec.priorityLevels,
       clock: this.clock,
       execute: (requests, rows) => this.execute(requests, rows),
-      onBatch: (r) => r.queueMs.forEach((ms) => this.stats.queued(ms)),
+      onBatch: (r) => {
+        for (const ms of r.queueMs) this.stats.queued(ms);
+        init.onBatch?.(r.rows);
+      },
     });
   }
 

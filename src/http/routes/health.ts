@@ -18,5 +18,8 @@ export const healthRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app
     return reply.code(400).send({ ready: false, state: ctx.node.state, reason: ctx.node.reason });
   });
 
+  // Prometheus text format; same auth rule as the API (Triton serves it on a port of its own).
+  app.get('/metrics', async (_req, reply) => reply.type(ctx.metrics.contentType()).send(await ctx.metrics.render()));
+
   app.get('/v2', async () => ({ name: 'gpu-node-agent', version: ctx.agentVersion, extensions: EXTENSIONS }));
 };
