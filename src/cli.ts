@@ -6,6 +6,7 @@
 import { Agent } from './agent.js';
 import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.js';
 import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
+import { formatChecks, runDoctor } from './doctor.js';
 import { AGENT_VERSION } from './version.js';
 
 function usage(): string {
@@ -20,6 +21,7 @@ function usage(): string {
     '',
     'Usage:',
     '  gpu-agent serve [options]     start the agent',
+    '  gpu-agent doctor [--json]     check this host (node, onnxruntime, providers, GPUs, models, port, token)',
     '  gpu-agent --version',
     '',
     'Options (flag > environment > --config file > default):',
@@ -61,11 +63,27 @@ async function serve(argv: readonly string[]): Promise<void> {
   await agent.start();
 }
 
+async function doctor(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv, ['--json']);
+  if (args.help) {
+    console.log('gpu-agent doctor [--json] [serve options]: check this host for what the agent needs; exit 1 when it could not serve');
+    return;
+  }
+  const { json, ...values } = args.values;
+  const config = loadConfig({ ...args, values });
+  const report = await runDoctor(config);
+  if (json) console.log(JSON.stringify(report, null, 2));
+  else console.log(`${formatChecks(report.checks)}\n\n${report.ok ? 'the agent can serve on this host' : 'the agent could NOT serve on this host: fix the FAIL lines'}`);
+  process.exitCode = report.ok ? 0 : 1;
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'doctor':
+      return doctor(rest);
     case '--version':
     case 'version':
       console.log(AGENT_VERSION);
@@ -77,7 +95,7 @@ async function main(argv: readonly string[]): Promise<void> {
       console.log(usage());
       return;
     default:
-      throw new ConfigError(`unknown command '${command}'; commands: serve, version, help`);
+      throw new ConfigError(`unknown command '${command}'; commands: serve, doctor, version, help`);
   }
 }
 

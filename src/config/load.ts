@@ -19,7 +19,7 @@ export interface ParsedArgs {
 
 const FLAG_TO_KEY = new Map(CONFIG_KEYS.map((k) => [flagOf(k), k]));
 
-/** Parse `--key value`, `--key=value` and bare boolean flags. Unknown flags are errors. */
+/** Parse `--key value`, `--key=value` and bare boolean flags (`extraFlags` are command-specific booleans). Unknown flags are errors. */
 export function parseArgs(argv: readonly string[], extraFlags: readonly string[] = []): ParsedArgs {
   const values: Record<string, string | boolean> = {};
   const positionals: string[] = [];
@@ -42,7 +42,7 @@ export function parseArgs(argv: readonly string[], extraFlags: readonly string[]
     if (!key) throw new ConfigError(`unknown option ${flag}; run with --help for the list`);
     let value: string | boolean;
     if (inline !== undefined) value = inline;
-    else if (isBooleanKey(key) && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) value = true;
+    else if ((isBooleanKey(key) || extraFlags.includes(flag)) && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) value = true;
     else {
       const next = argv[++i];
       if (next === undefined) throw new ConfigError(`option ${flag} needs a value`);

@@ -57,9 +57,10 @@ export class ModelRepository {
     const dir = path.join(this.root, name);
     try {
       if (!(await stat(dir)).isDirectory()) return undefined;
-      const versions = (await readdir(dir, { withFileTypes: true }))
+      // '7' and '007' are the same version: the first folder found of it wins.
+      const versions = [...new Set((await readdir(dir, { withFileTypes: true }))
         .filter((e) => e.isDirectory() && /^\d+$/.test(e.name) && Number(e.name) > 0)
-        .map((e) => Number(e.name))
+        .map((e) => Number(e.name)))]
         .sort((a, b) => a - b);
       return { name, dir, versions };
     } catch {
