@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Offline bundle for a GPU host without network: Node.js, the built agent, production
+# node_modules (Linux x64 binaries only), the bundled models and the CUDA 13 execution provider
+# for onnxruntime 1.29.0, in one tar.xz. Run from the project root after `npm ci`.
+#
+#   npm run bundle [-- --out DIR] [-- --no-cuda] [-- --dry-run]
+#
+# On the host:
+#   mkdir -p /opt/gpu-agent && tar -xJf gpu-agent-<version>-linux-x64.tar.xz -C /opt/gpu-agent
+#   /opt/gpu-agent/start.sh --host 0.0.0.0 --api-token "$TOKEN"      (any `gpu-agent serve` options)
+set -euo pipefail
+
+out=dist-bundle
+with_cuda=1
+dry=0
+ort_gpu_pkg=${ORT_GPU_PKG:-com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=${2:?--out needs a folder}; shift 2 ;;
+    --no-cuda) with_cuda=0; shift ;;
+    --dry-run) dry=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bundle: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+[ -f package.json ] && [ -d node_modules/onnxruntime-node ] || { echo "bundle: run from the project root after npm ci" >&2; exit 2; }
+[ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || { echo "bundle: builds Linux x64 bundles only (this is $(uname -s)-$(uname -m))" >&2; exit 2; }
+version=$(node -p "require('./package.json').version")
+ort_version=$(node -p "require('./node_modules/onnxruntime-node/package.json').version")
+[ "$ort_version" = "1.29.0" ] || { echo "bundle: onnxruntime-node is $ort_version; the CUDA provider in $ort_gpu_pkg is built for 1.29.0" >&2; exit 2; }
+name="gpu-agent-$version-linux-x64"
+
+run() {
+  echo "+ $*"
+  [ "$dry" = 1 ] || "$@"
+}
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+app="$stage/$name"
+echo "bundle: staging $name in $stage"
+run mkdir -p "$app/bin" "$app/app" "$app/cuda-ep"
+run cp "$(readlink -f "$(command -v node)")" "$app/bin/node"
+run npm run --silent build
+run npm run --silent models -- --all
+run cp -r package.json package-lock.json .npmrc dist models "$app/app/"
+# node_modules without other platforms' onnxruntime binaries, then without dev dependencies.
+run tar -cf "$stage/nm.tar" --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules
+run tar -xf "$stage/nm.tar" -C "$app/app"
+run rm "$stage/nm.tar"
+run bash -c "cd '$app/app' && npm prune --omit=dev --ignore-scripts --no-audit --no-fund >/dev/null"
+if [ "$with_cuda" = 1 ]; then
+  echo "bundle: fetching $ort_gpu_pkg (about 180 MB) from the npm registry"
+  run bash -c "cd '$stage' && npm pack --silent '$ort_gpu_pkg' >/dev/null"
+  run bash -c "tar -xzf '$stage'/*.tgz -C '$stage' --wildcards '*/Plugins/Linux/x64/libonnxruntime_providers_cuda.so' '*/Plugins/Linux/x64/libonnxruntime_providers_shared.so'"
+  run bash -c "mv '$stage'/package/Plugins/Linux/x64/*.so '$app/cuda-ep/' && rm -rf '$stage/package' '$stage'/*.tgz"
+fi
+if [ "$dry" = 0 ]; then
+  cat > "$app/start.sh" <<'START'
+#!/usr/bin/env bash
+# Start the bundled agent: puts the CUDA provider beside onnxruntime's core library (if bundled)
+# and serves the bundled models unless --models says otherwise. Options: gpu-agent serve --help.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+ort_bin="$here/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"
+if compgen -G "$here/cuda-ep/*.so" >/dev/null; then cp -f "$here"/cuda-ep/*.so "$ort_bin/"; fi
+cd "$here/app"
+cmd=serve
+case "${1:-}" in serve|doctor|coordinator|version|--version|help|--help) cmd=$1; shift ;; esac
+case "$cmd" in
+  serve|doctor) exec "$here/bin/node" dist/src/cli.js "$cmd" --models "${GPU_AGENT_MODELS:-$here/app/models}" "$@" ;;
+  *) exec "$here/bin/node" dist/src/cli.js "$cmd" "$@" ;;
+esac
+START
+  chmod +x "$app/start.sh"
+else
+  echo "+ write $app/start.sh"
+fi
+run mkdir -p "$out"
+echo "bundle: compressing (a few minutes on 2 cores)"
+run bash -c "tar -C '$stage' -cf - '$name' | xz -T0 -6 > '$out/$name.tar.xz'"
+[ "$dry" = 1 ] || ls -lh "$out/$name.tar.xz"

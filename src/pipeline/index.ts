@@ -1,0 +1,2 @@
+export * from './db-postprocess.js';
+export * from './ocr.js';
