@@ -11,6 +11,7 @@ import { ortSessionFactory, type ProviderName, type SessionFactory } from './exe
 import type { NodeStatus } from './http/context.js';
 import { buildServer } from './http/server.js';
 import { AgentMetrics } from './metrics/registry.js';
+import { createDecodeQueue, type DecodeQueue } from './preprocess/image.js';
 import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
@@ -31,6 +32,8 @@ export class Agent {
   readonly node: NodeStatus = { state: 'ready', reason: '' };
   readonly logger: Logger;
   readonly metrics: AgentMetrics;
+  /** Image decoding across all requests (bounded: see preprocess/image.ts). */
+  readonly decodeQueue: DecodeQueue;
   private server: FastifyInstance | undefined;
   private url: string | undefined;
 
@@ -66,6 +69,7 @@ export class Agent {
       },
     });
     this.metrics = new AgentMetrics({ models: this.models });
+    this.decodeQueue = createDecodeQueue(config.decodeConcurrency);
   }
 
   /** The listening URL, once started. */
@@ -81,7 +85,8 @@ export class Agent {
   async start(options: { waitForModels?: boolean } = {}): Promise<void> {
     await this.repository.list(); // fail fast on an unreadable repository
     this.server = await buildServer(
-      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics },
+      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics,
+        images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } },
       this.logger,
     );
     this.url = await this.server.listen({ host: this.config.host, port: this.config.port });

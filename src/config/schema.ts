@@ -44,6 +44,10 @@ export const ConfigSchema = z.object({
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
   shutdownGraceMs: int(0).default(30_000)
     .describe('on SIGTERM/drain: how long queued and running requests may take to finish before they fail'),
+  maxImagePixels: int(1).default(40_000_000)
+    .describe('largest image (width × height) accepted by image inputs; larger ones get 400 (decompression bombs)'),
+  decodeConcurrency: int(1, 64).default(4)
+    .describe('images decoded at once across all requests (sharp, on libuv threads)'),
   memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
     .transform((v, ctx) => {
       if (v === 'auto' || typeof v === 'number') return v;

@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/schema.js';
 import type { AgentMetrics } from '../metrics/registry.js';
+import type { ImageLimits } from '../preprocess/request.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { ModelManager } from '../sessions/model-manager.js';
 
@@ -26,4 +27,5 @@ export interface HttpContext {
   readonly node: NodeStatus;
   readonly agentVersion: string;
   readonly metrics: AgentMetrics;
+  readonly images: ImageLimits;
 }

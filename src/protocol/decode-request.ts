@@ -156,36 +156,46 @@ function decodeInput(
         `input '${name}' declares binary_data_size ${binarySize} but only ${body.length - cursor.offset} bytes remain in the body`,
       );
     }
-    const data = decodeBinary(datatype, name, body.subarray(cursor.offset, cursor.offset + binarySize), count);
+    const bytes = body.subarray(cursor.offset, cursor.offset + binarySize);
     cursor.offset += binarySize;
-    return { name, datatype, shape, data };
+    if (datatype === 'BYTES') {
+      const raw = splitBytes(name, bytes, count);
+      return { name, datatype, shape, data: raw.map((b) => TEXT.decode(b)), raw };
+    }
+    return { name, datatype, shape, data: decodeBinary(datatype, name, bytes, count) };
   }
   if (raw.data === undefined) throw invalid(`input '${name}' has no 'data' (nor binary_data_size)`);
   return { name, datatype, shape, data: decodeJsonData(datatype, name, raw.data, shape) };
 }
 
+/**
+ * The elements of binary BYTES data (each a 4-byte little-endian length, then the bytes), as
+ * views into `bytes`: what image inputs decode from (strings would corrupt them).
+ */
+export function splitBytes(name: string, bytes: Uint8Array, count: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let off = 0;
+  while (off < bytes.length) {
+    if (off + 4 > bytes.length) throw invalid(`input '${name}': truncated BYTES element length at byte ${off}`);
+    // `>>> 0`: unsigned. `|` works in int32, so a length ≥ 2^31 would otherwise turn negative
+    // and walk the cursor backwards (an endless loop on a crafted body).
+    const len = (bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! << 24)) >>> 0;
+    off += 4;
+    if (off + len > bytes.length) {
+      throw invalid(`input '${name}': BYTES element ${out.length} declares ${len} bytes but only ${bytes.length - off} remain`);
+    }
+    out.push(bytes.subarray(off, off + len));
+    off += len;
+  }
+  if (out.length !== count) {
+    throw invalid(`input '${name}' has ${out.length} BYTES elements but its shape needs ${count}`);
+  }
+  return out;
+}
+
 /** Binary data of one tensor: fixed-size elements, or BYTES as 4-byte-length-prefixed items. */
 export function decodeBinary(dt: Datatype, name: string, bytes: Uint8Array, count: number): TensorData {
-  if (dt === 'BYTES') {
-    const out: string[] = [];
-    let off = 0;
-    while (off < bytes.length) {
-      if (off + 4 > bytes.length) throw invalid(`input '${name}': truncated BYTES element length at byte ${off}`);
-      // `>>> 0`: unsigned. `|` works in int32, so a length ≥ 2^31 would otherwise turn negative
-      // and walk the cursor backwards (an endless loop on a crafted body).
-      const len = (bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! << 24)) >>> 0;
-      off += 4;
-      if (off + len > bytes.length) {
-        throw invalid(`input '${name}': BYTES element ${out.length} declares ${len} bytes but only ${bytes.length - off} remain`);
-      }
-      out.push(TEXT.decode(bytes.subarray(off, off + len)));
-      off += len;
-    }
-    if (out.length !== count) {
-      throw invalid(`input '${name}' has ${out.length} BYTES elements but its shape needs ${count}`);
-    }
-    return out;
-  }
+  if (dt === 'BYTES') return splitBytes(name, bytes, count).map((b) => TEXT.decode(b));
   const size = elementSize(dt);
   if (bytes.length !== count * size) {
     throw invalid(

@@ -6,6 +6,8 @@ export interface HostTensor {
   readonly datatype: Datatype;
   readonly shape: readonly number[];
   readonly data: TensorData;
+  /** BYTES sent as binary: the elements' raw bytes (`data` holds them decoded as UTF-8). */
+  readonly raw?: readonly Uint8Array[];
 }
 
 /** OIP `$parameters`: string, number or boolean values. */

@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { TRITON_TYPE_NAMES } from '../execution/datatypes.js';
+import { OcrConfigSchema } from '../pipeline/ocr.js';
+import { PostprocessSchema } from '../postprocess/schema.js';
+import { ImagePreprocessSchema } from '../preprocess/schema.js';
 
 /** Triton's JSON writes int64 fields as strings; accept both. */
 const int = (min = 0) =>
@@ -26,6 +29,10 @@ export const TensorConfigSchema = z.object({
   optional: z.boolean().optional(),
   label_filename: z.string().optional(),
   is_shape_tensor: z.literal(false, { message: 'shape tensors are not supported' }).optional(),
+  /** Inputs only: clients send encoded images (BYTES), decoded into this tensor (see preprocess/). */
+  preprocess: ImagePreprocessSchema.optional(),
+  /** Outputs only: turn the tensor into labels or text (see postprocess/). */
+  postprocess: PostprocessSchema.optional(),
 }).strict();
 
 export const QueuePolicySchema = z.object({
@@ -90,7 +97,7 @@ const ParametersSchema = z.record(z.string(), z.object({ string_value: z.string(
 
 export const ModelConfigSchema = z.object({
   name: z.string().optional(),
-  platform: z.enum(['onnxruntime_onnx'], { message: "platform must be 'onnxruntime_onnx' (this agent serves ONNX models only)" }).optional(),
+  platform: z.enum(['onnxruntime_onnx', 'ocr_pipeline'], { message: "platform must be 'onnxruntime_onnx' (an ONNX model) or 'ocr_pipeline' (a pipeline of models)" }).optional(),
   backend: z.enum(['onnxruntime'], { message: "backend must be 'onnxruntime'" }).optional(),
   max_batch_size: int().optional(),
   input: z.array(TensorConfigSchema).optional(),
@@ -100,6 +107,8 @@ export const ModelConfigSchema = z.object({
   parameters: ParametersSchema.optional(),
   version_policy: VersionPolicySchema.optional(),
   default_model_filename: z.string().regex(/^[^/\\]+$/, 'a file name, not a path').optional(),
+  /** With platform 'ocr_pipeline': the pipeline's stages (see pipeline/ocr.ts). */
+  ocr: OcrConfigSchema.optional(),
   optimization: z.object({
     graph: z.object({ level: z.number().int().min(-1).max(2) }).strict().optional(),
   }).strict().optional(),
@@ -128,6 +137,18 @@ export const ModelConfigSchema = z.object({
       message: `default_priority_level ${db.default_priority_level} exceeds priority_levels ${db.priority_levels}`,
     });
   }
+  if (cfg.platform === 'ocr_pipeline' && !cfg.ocr) {
+    ctx.addIssue({ code: 'custom', path: ['ocr'], message: "platform 'ocr_pipeline' needs an 'ocr' section (write \"ocr\": {} for the defaults)" });
+  }
+  if (cfg.ocr && cfg.platform !== 'ocr_pipeline') {
+    ctx.addIssue({ code: 'custom', path: ['ocr'], message: "'ocr' is only for platform 'ocr_pipeline'; set the platform or remove it" });
+  }
+  (cfg.input ?? []).forEach((t, i) => {
+    if (t.postprocess) ctx.addIssue({ code: 'custom', path: ['input', i, 'postprocess'], message: 'postprocess belongs on an output; move it there' });
+  });
+  (cfg.output ?? []).forEach((t, i) => {
+    if (t.preprocess) ctx.addIssue({ code: 'custom', path: ['output', i, 'preprocess'], message: 'preprocess belongs on an input; move it there' });
+  });
   for (const key of ['input', 'output'] as const) {
     const seen = new Set<string>();
     for (const [i, t] of (cfg[key] ?? []).entries()) {

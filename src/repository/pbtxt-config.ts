@@ -8,7 +8,7 @@ import { fieldLine, isPbMessage, parsePbtxt, type PbMessage, type PbValue } from
 import { formatConfigIssues, ModelConfigSchema, type ModelConfig } from './model-config.js';
 
 /** Fields of ModelConfig (and its nested messages) that are `repeated` in model_config.proto. */
-const REPEATED = new Set(['input', 'output', 'dims', 'preferred_batch_size', 'instance_group', 'gpus', 'versions']);
+const REPEATED = new Set(['input', 'output', 'dims', 'preferred_batch_size', 'instance_group', 'gpus', 'versions', 'mean', 'std', 'pad_color', 'center', 'background']);
 /** `map<string, ...>` fields, written as `parameters { key: "k" value: { ... } }` entries. */
 const MAPS = new Set(['parameters']);
 

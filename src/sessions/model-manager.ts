@@ -13,6 +13,8 @@
  *   with queued or running requests.
  */
 import { statSync } from 'node:fs';
+import path from 'node:path';
+import { loadDictionary } from '../postprocess/dictionary.js';
 import { AgentError, messageOf } from '../errors.js';
 import { cudaProviderMissing, type ModelSession, type ProviderFailure, type SessionFactory, type SessionSettings } from '../execution/ort-session.js';
 import { parseModelConfig, type ModelConfig } from '../repository/model-config.js';
@@ -21,7 +23,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { idleEntries, mib, planEviction, type PoolEntry } from './eviction.js';
 import { budgetFor, type Device, type MemoryProbe } from './memory.js';
-import { completeModelSpec, sessionSettingsFor, type ModelDefaults } from './model-spec.js';
+import { completeModelSpec, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
 import { ServedModel } from './served-model.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -74,6 +76,22 @@ export interface ModelManagerDeps {
   readonly pool: PoolSettings;
   /** Called where a batch of a model completes (metrics). */
   readonly onBatch?: (model: string, version: number, rows: number) => void;
+}
+
+/** Labels and character dictionaries named by the outputs' postprocessing, from the model folder. */
+async function loadDictionaries(model: RepositoryModel, spec: ModelSpec): Promise<Map<string, readonly string[]>> {
+  const out = new Map<string, readonly string[]>();
+  for (const o of spec.outputs) {
+    const pp = o.postprocess;
+    const file = pp?.type === 'classification' ? pp.labels_file : pp?.type === 'ctc' ? pp.dict_file : undefined;
+    if (!file) continue;
+    try {
+      out.set(o.name, await loadDictionary(path.join(model.dir, file)));
+    } catch (err) {
+      throw new Error(`output '${o.name}' postprocess file ${file} in ${model.dir}: ${messageOf(err)}`);
+    }
+  }
+  return out;
 }
 
 /** Why a version went away, as the index shows it. */
@@ -427,8 +445,9 @@ export class ModelManager {
           logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
         }
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
+        const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
-        const m = new ServedModel({ spec, sessions, fallbacks, clock, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
+        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
         await m.warmUp();
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;

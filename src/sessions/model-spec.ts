@@ -10,20 +10,30 @@ import { PROVIDERS } from '../execution/ort-session.js';
 import type { BatchingSettings } from '../batching/policy.js';
 import type { ModelConfig, QueuePolicy, TensorConfig } from '../repository/model-config.js';
 import { QueuePolicySchema } from '../repository/model-config.js';
+import type { Postprocess } from '../postprocess/schema.js';
+import { checkPreprocessAgainstInput, type ImagePreprocess } from '../preprocess/schema.js';
 
 export interface TensorSpec {
   readonly name: string;
   readonly datatype: Datatype;
-  /** Full shape as clients send it: batch dim first (-1) when max_batch_size > 0; -1 = variable. */
+  /** Full shape of the model tensor: batch dim first (-1) when max_batch_size > 0; -1 = variable. */
   readonly shape: readonly number[];
+  /** Inputs: clients send encoded images that are decoded into this tensor. */
+  readonly preprocess?: ImagePreprocess | undefined;
+  /** Outputs: turned into labels or text before they are returned. */
+  readonly postprocess?: Postprocess | undefined;
 }
 
 export interface ModelSpec {
   readonly name: string;
   readonly version: number;
   readonly maxBatchSize: number;
+  /** The model's own tensors (what onnxruntime runs). */
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
+  /** What clients send and receive: image inputs are BYTES, postprocessed outputs are BYTES. */
+  readonly clientInputs: readonly TensorSpec[];
+  readonly clientOutputs: readonly TensorSpec[];
   readonly batching: BatchingSettings;
   readonly queuePolicy: QueuePolicy;
   readonly priorityLevels: number;
@@ -130,7 +140,26 @@ function completeTensors(
         return cd === -1 ? md : cd;
       });
     }
-    return { name: d.name, datatype: d.datatype, shape: maxBatchSize > 0 ? [-1, ...dims] : [...dims] };
+    if (c?.preprocess) {
+      const problems = checkPreprocessAgainstInput(c.preprocess, { name: d.name, datatype: d.datatype, dims });
+      if (problems.length) throw new Error(`${source}: ${problems.join('; ')}`);
+    }
+    return {
+      name: d.name,
+      datatype: d.datatype,
+      shape: maxBatchSize > 0 ? [-1, ...dims] : [...dims],
+      preprocess: c?.preprocess,
+      postprocess: c?.postprocess && c.postprocess.type !== 'none' ? c.postprocess : undefined,
+    };
+  });
+}
+
+/** The tensors as clients see them: images and postprocessed outputs are BYTES, one per row. */
+function clientView(tensors: readonly TensorSpec[], maxBatchSize: number): TensorSpec[] {
+  return tensors.map((t) => {
+    const rowShape = t.postprocess?.type === 'classification' ? [t.postprocess.top_k] : [1];
+    if (!t.preprocess && !t.postprocess) return t;
+    return { name: t.name, datatype: 'BYTES', shape: maxBatchSize > 0 ? [-1, ...rowShape] : rowShape };
   });
 }
 
@@ -171,6 +200,8 @@ export function completeModelSpec(
     name: t.name,
     data_type: tritonTypeOf(t.datatype),
     dims: maxBatchSize > 0 ? t.shape.slice(1) : [...t.shape],
+    ...(t.preprocess ? { preprocess: t.preprocess } : {}),
+    ...(t.postprocess ? { postprocess: t.postprocess } : {}),
   });
   const complete: ModelConfig = {
     ...config,
@@ -189,6 +220,8 @@ export function completeModelSpec(
     maxBatchSize,
     inputs,
     outputs,
+    clientInputs: clientView(inputs, maxBatchSize),
+    clientOutputs: clientView(outputs, maxBatchSize),
     batching: {
       dynamic: db !== undefined,
       maxBatchSize,

@@ -28,6 +28,8 @@ export class ModelStats {
   readonly computeInput = zero();
   readonly computeInfer = zero();
   readonly computeOutput = zero();
+  /** Image decoding and preprocessing (requests with image inputs). */
+  readonly preprocess = zero();
   readonly failures: Record<FailureReason, number> = { REJECTED: 0, CANCELED: 0, BACKEND: 0, OTHER: 0 };
   readonly batches = new Map<number, { input: Duration; infer: Duration; output: Duration }>();
 
@@ -40,6 +42,10 @@ export class ModelStats {
   requestFailed(totalMs: number, reason: FailureReason): void {
     add(this.fail, totalMs);
     this.failures[reason]++;
+  }
+
+  preprocessed(ms: number): void {
+    add(this.preprocess, ms);
   }
 
   queued(ms: number): void {
@@ -75,6 +81,8 @@ export class ModelStats {
         compute_output: { ...this.computeOutput },
         cache_hit: zero(),
         cache_miss: zero(),
+        // Not in Triton's shape: decoding and preprocessing of image inputs, before the queue.
+        preprocess: { ...this.preprocess },
       },
       batch_stats: [...this.batches.entries()]
         .sort((a, b) => a[0] - b[0])

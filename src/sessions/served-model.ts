@@ -36,6 +36,8 @@ export interface ServedModelInit {
   readonly sessions: readonly ModelSession[];
   readonly fallbacks: readonly ProviderFailure[];
   readonly clock: Clock;
+  /** Labels / character dictionaries of postprocessed outputs, by output name. */
+  readonly dictionaries?: ReadonlyMap<string, readonly string[]>;
   /** Called where each batch completes (for the batch-size histogram). */
   readonly onBatch?: ((rows: number) => void) | undefined;
 }
@@ -62,6 +64,7 @@ export class ServedModel {
   readonly stats = new ModelStats();
   readonly provider: ProviderName;
   readonly fallbacks: readonly ProviderFailure[];
+  readonly dictionaries: ReadonlyMap<string, readonly string[]>;
   /** Load-to-READY time (sessions, completion, warm-up), set once it is READY. */
   loadMs = 0;
   /** Memory charged to this model against its device's budget (set by the manager at load). */
@@ -80,6 +83,7 @@ export class ServedModel {
     this.idleSessions = [...init.sessions];
     this.provider = init.sessions[0]!.provider;
     this.fallbacks = init.fallbacks;
+    this.dictionaries = init.dictionaries ?? new Map();
     this.clock = init.clock;
     this.lastUsed = init.clock.now();
     this.batcher = new Batcher<PreparedRequest, RequestResult>({

@@ -225,7 +225,7 @@ describe('parseModelConfig (JSON form)', () => {
 
   it('refuses a platform or backend that is not ONNX Runtime', () => {
     expect(errorOf(() => parseModelConfig('c', { platform: 'tensorrt_plan' }))).toBe(
-      "c: field 'platform': platform must be 'onnxruntime_onnx' (this agent serves ONNX models only)",
+      "c: field 'platform': platform must be 'onnxruntime_onnx' (an ONNX model) or 'ocr_pipeline' (a pipeline of models)",
     );
     expect(errorOf(() => parseModelConfig('c', { backend: 'python' }))).toBe("c: field 'backend': backend must be 'onnxruntime'");
   });

@@ -20,8 +20,9 @@ function metadata(ctx: HttpContext, served: ServedModel) {
     name: spec.name,
     versions,
     platform: 'onnxruntime_onnx',
-    inputs: spec.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
-    outputs: spec.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    // What clients send and receive: image inputs and postprocessed outputs are BYTES.
+    inputs: spec.clientInputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    outputs: spec.clientOutputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
     // Not in the protocol; clients ignore unknown fields. Says where the model really runs.
     execution_provider: served.provider,
     ...(served.fallbacks.length ? { provider_fallbacks: served.fallbacks } : {}),
