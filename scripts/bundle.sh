@@ -24,8 +24,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ -f package.json ] && [ -d node_modules/onnxruntime-node ] || { echo "bundle: run from the project root after npm ci" >&2; exit 2; }
-[ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || { echo "bundle: builds Linux x64 bundles only (this is $(uname -s)-$(uname -m))" >&2; exit 2; }
+if [ ! -f package.json ] || [ ! -d node_modules/onnxruntime-node ]; then echo "bundle: run from the project root after npm ci" >&2; exit 2; fi
+if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then echo "bundle: builds Linux x64 bundles only (this is $(uname -s)-$(uname -m))" >&2; exit 2; fi
 version=$(node -p "require('./package.json').version")
 ort_version=$(node -p "require('./node_modules/onnxruntime-node/package.json').version")
 [ "$ort_version" = "1.29.0" ] || { echo "bundle: onnxruntime-node is $ort_version; the CUDA provider in $ort_gpu_pkg is built for 1.29.0" >&2; exit 2; }

@@ -1,0 +1,631 @@
+/**
+ * The reference coordinator: accepts agents on `ws://<host>:<port>/agents`, keeps the fleet in
+ * memory, and exposes it over HTTP (fastify). Same bearer token for agents and for the HTTP API.
+ *
+ * Node states (the coordinator's view, like Kubernetes' Ready condition):
+ * - Ready: connected (registered) and a message (register, heartbeat, event, result) arrived
+ *   within `heartbeatTimeoutMs` (default 15 s = 3 agent heartbeats).
+ * - Unknown: disconnected, or connected but silent for longer than `heartbeatTimeoutMs`.
+ * - Gone: nothing heard for `goneAfterMs` (default 5 min). Gone nodes stay listed until the
+ *   coordinator restarts (or they register again and are Ready).
+ * The agent's own `nodeState` (ready | cordoned | draining) is reported separately.
+ *
+ * Protocol enforcement (codes in protocol.ts CloseCode): a wrong or missing token is accepted
+ * at the upgrade and closed at once with 4001 ('invalid token' / 'missing token'); the first
+ * message must be a valid `register` within `registerTimeoutMs`, else an `error` message and
+ * close 4002; a protocol version other than ours closes with 4003; a second connection with the
+ * same node id closes the older one with 4004. After registration, a malformed, unknown or
+ * invalid message is answered with an `error` message and the connection stays open.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyReply } from 'fastify';
+import WebSocket, { WebSocketServer } from 'ws';
+import { messageOf } from '../errors.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import {
+  AGENTS_PATH,
+  CloseCode,
+  CommandSchema,
+  decodeAgentMessage,
+  ErrorCodes,
+  formatIssues,
+  PROTOCOL_VERSION,
+  truncateUtf8,
+  type AgentEvent,
+  type Command,
+  type CoordinatorMessage,
+  type EventMessage,
+  type HeartbeatMessage,
+  type NodeState,
+  type RegisterMessage,
+} from './protocol.js';
+
+export interface CoordinatorOptions {
+  /** Default 9000 (0 = any free port). */
+  readonly port?: number;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Bearer token agents and HTTP clients must present (required). */
+  readonly token: string;
+  /** Silence after which a node is Unknown. Default 15000 (3 × the agent's 5 s heartbeat). */
+  readonly heartbeatTimeoutMs?: number;
+  /** Silence after which a node is Gone. Default 300000. */
+  readonly goneAfterMs?: number;
+  /** Default wait for a command's result (POST …/commands?timeoutMs= overrides it). Default 60000. */
+  readonly commandTimeoutMs?: number;
+  /** WebSocket ping interval and pong deadline per agent. Default 15000. */
+  readonly pingIntervalMs?: number;
+  /** Time an agent has to send `register` after connecting. Default 10000. */
+  readonly registerTimeoutMs?: number;
+  /** When set, sent in `registered`: the agents then heartbeat at this interval. */
+  readonly heartbeatIntervalMs?: number;
+  /** Recent events kept per node. Default 100. */
+  readonly maxEvents?: number;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+export type NodeHealth = 'Ready' | 'Unknown' | 'Gone';
+
+/** A node as GET /nodes shows it. Times are ISO 8601 strings. */
+export interface NodeView {
+  readonly nodeId: string;
+  readonly sessionId: string;
+  readonly state: NodeHealth;
+  /** As the agent last reported it. */
+  readonly nodeState: NodeState;
+  readonly connected: boolean;
+  readonly hostname: string;
+  readonly url: string;
+  readonly agentVersion: string;
+  readonly protocolVersion: number;
+  readonly labels: Record<string, string>;
+  readonly gpus: RegisterMessage['gpus'];
+  /** From register, updated by model_state events. */
+  readonly models: RegisterMessage['models'];
+  readonly capacity: RegisterMessage['capacity'];
+  readonly registeredAt: string;
+  readonly lastSeen: string;
+  readonly heartbeats: number;
+  readonly lastHeartbeat: (HeartbeatMessage & { receivedAt: string }) | null;
+}
+
+/** GET /nodes/{id}: the view plus recent events, oldest first. */
+export interface NodeDetail extends NodeView {
+  readonly events: { receivedAt: string; at: string; event: AgentEvent }[];
+}
+
+export interface CommandOutcome {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  /** No result arrived in time (HTTP 504). */
+  readonly timedOut?: boolean;
+}
+
+/** A command that could not be sent: `status` is the HTTP status to answer. */
+export class CommandRefused extends Error {
+  constructor(readonly status: 400 | 404 | 409, message: string) {
+    super(message);
+    this.name = 'CommandRefused';
+  }
+}
+
+export interface RunningCoordinator {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:9000. */
+  readonly url: string;
+  /** Where agents connect, e.g. ws://127.0.0.1:9000/agents. */
+  readonly agentsUrl: string;
+  readonly port: number;
+  nodes(): NodeView[];
+  node(nodeId: string): NodeDetail | undefined;
+  /** Send a command and wait for its result; throws CommandRefused when it cannot be sent. */
+  sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number }): Promise<CommandOutcome>;
+  /** Close every agent connection (1001), stop listening. */
+  close(): Promise<void>;
+}
+
+interface AgentConn {
+  readonly ws: WebSocket;
+  readonly remote: string;
+  node: NodeRecord | undefined;
+  awaitingPong: boolean;
+  cancelPing: (() => void) | undefined;
+  cancelRegister: (() => void) | undefined;
+  readonly closed: Promise<void>;
+}
+
+interface NodeRecord {
+  readonly nodeId: string;
+  sessionId: string;
+  info: RegisterMessage;
+  registeredAt: number;
+  lastSeen: number;
+  lastSeenMono: number;
+  conn: AgentConn | undefined;
+  nodeState: NodeState;
+  heartbeats: number;
+  lastHeartbeat: (HeartbeatMessage & { receivedAt: number }) | undefined;
+  readonly events: { receivedAt: number; message: EventMessage }[];
+  readonly pending: Map<string, (outcome: CommandOutcome) => void>;
+  health: NodeHealth;
+}
+
+const MAX_PAYLOAD = 4 * 1024 * 1024;
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = createHash('sha256').update(m[1]!).digest();
+  const wanted = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, wanted);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  const value = v ?? fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+
+/** Start the reference coordinator; resolves once it listens. */
+export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  if (typeof options.token !== 'string' || options.token.length === 0) throw new TypeError('the coordinator needs a token (agents and HTTP clients send it as a bearer token)');
+  const token = options.token;
+  const clock = options.clock ?? systemClock;
+  const log = (options.logger ?? createLogger('info')).child({ component: 'coordinator' });
+  const heartbeatTimeoutMs = positive('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 15_000);
+  const goneAfterMs = positive('goneAfterMs', options.goneAfterMs, 300_000);
+  const commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 60_000);
+  const pingIntervalMs = positive('pingIntervalMs', options.pingIntervalMs, 15_000);
+  const registerTimeoutMs = positive('registerTimeoutMs', options.registerTimeoutMs, 10_000);
+  const maxEvents = Math.max(1, Math.floor(options.maxEvents ?? 100));
+
+  const nodes = new Map<string, NodeRecord>();
+  const conns = new Set<AgentConn>();
+  let closed = false;
+
+  // ---- fleet state --------------------------------------------------------------------------
+
+  const healthOf = (n: NodeRecord): NodeHealth => {
+    const silent = clock.now() - n.lastSeenMono;
+    if (n.conn && silent <= heartbeatTimeoutMs) return 'Ready';
+    return silent < goneAfterMs ? 'Unknown' : 'Gone';
+  };
+
+  const viewOf = (n: NodeRecord): NodeView => ({
+    nodeId: n.nodeId,
+    sessionId: n.sessionId,
+    state: healthOf(n),
+    nodeState: n.nodeState,
+    connected: n.conn !== undefined,
+    hostname: n.info.hostname,
+    url: n.info.url,
+    agentVersion: n.info.agentVersion,
+    protocolVersion: n.info.protocolVersion,
+    labels: n.info.labels,
+    gpus: n.info.gpus,
+    models: n.info.models,
+    capacity: n.info.capacity,
+    registeredAt: iso(n.registeredAt),
+    lastSeen: iso(n.lastSeen),
+    heartbeats: n.heartbeats,
+    lastHeartbeat: n.lastHeartbeat ? { ...n.lastHeartbeat, receivedAt: iso(n.lastHeartbeat.receivedAt) } : null,
+  });
+
+  const detailOf = (n: NodeRecord): NodeDetail => ({
+    ...viewOf(n),
+    events: n.events.map((e) => ({ receivedAt: iso(e.receivedAt), at: iso(e.message.at), event: e.message.event })),
+  });
+
+  /** Log state transitions (states themselves are computed on read). */
+  const sweepMs = Math.min(1_000, Math.max(20, heartbeatTimeoutMs / 4));
+  let cancelSweep: (() => void) | undefined; // started once listening
+  const sweep = () => {
+    for (const n of nodes.values()) {
+      const h = healthOf(n);
+      if (h === n.health) continue;
+      const silentMs = Math.round(clock.now() - n.lastSeenMono);
+      if (h === 'Ready') log.info({ nodeId: n.nodeId }, 'node is Ready');
+      else log.warn({ nodeId: n.nodeId, connected: n.conn !== undefined, silentMs }, `node is ${h}`);
+      n.health = h;
+    }
+    if (!closed) cancelSweep = clock.setTimer(sweepMs, sweep);
+  };
+
+  // ---- agent connections --------------------------------------------------------------------
+
+  const send = (conn: AgentConn, message: CoordinatorMessage) => {
+    try {
+      conn.ws.send(JSON.stringify(message), (err) => {
+        if (err) log.debug({ err: err.message, type: message.type }, 'send to agent failed');
+      });
+    } catch (err) {
+      log.debug({ err: messageOf(err), type: message.type }, 'send to agent failed');
+    }
+  };
+
+  const closeWith = (conn: AgentConn, code: number, reason: string) => {
+    try {
+      conn.ws.close(code, truncateUtf8(reason, 123));
+    } catch {
+      conn.ws.terminate();
+    }
+  };
+
+  /** Explain in an `error` message, then close with 4002 (or the given code). */
+  const refuse = (conn: AgentConn, code: number, errorCode: string, detail: string) => {
+    log.warn({ remote: conn.remote, nodeId: conn.node?.nodeId, code, err: detail }, 'closing agent connection');
+    send(conn, { type: 'error', code: errorCode, message: detail.slice(0, 4000) });
+    closeWith(conn, code, code === CloseCode.PROTOCOL_ERROR ? `protocol error: ${detail}` : detail);
+  };
+
+  const stopConnTimers = (conn: AgentConn) => {
+    conn.cancelPing?.();
+    conn.cancelRegister?.();
+    conn.cancelPing = conn.cancelRegister = undefined;
+  };
+
+  const schedulePing = (conn: AgentConn) => {
+    conn.cancelPing = clock.setTimer(pingIntervalMs, () => {
+      if (conn.awaitingPong) {
+        log.warn({ remote: conn.remote, nodeId: conn.node?.nodeId }, 'agent stopped answering pings; terminating its connection');
+        conn.ws.terminate();
+        return;
+      }
+      conn.awaitingPong = true;
+      try {
+        conn.ws.ping();
+      } catch {
+        // closing
+      }
+      schedulePing(conn);
+    });
+  };
+
+  const register = (conn: AgentConn, m: RegisterMessage) => {
+    conn.cancelRegister?.();
+    conn.cancelRegister = undefined;
+    const now = Date.now();
+    let node = nodes.get(m.nodeId);
+    const known = node !== undefined;
+    if (node?.conn && node.conn !== conn) {
+      log.warn({ nodeId: m.nodeId, old: node.conn.remote, new: conn.remote }, 'a new connection registered this node id; closing the old one');
+      closeWith(node.conn, CloseCode.SUPERSEDED, 'superseded by a new session');
+    }
+    if (!node) {
+      node = {
+        nodeId: m.nodeId,
+        sessionId: m.sessionId,
+        info: m,
+        registeredAt: now,
+        lastSeen: now,
+        lastSeenMono: clock.now(),
+        conn,
+        nodeState: m.nodeState,
+        heartbeats: 0,
+        lastHeartbeat: undefined,
+        events: [],
+        pending: new Map(),
+        health: 'Ready',
+      };
+      nodes.set(m.nodeId, node);
+    } else if (node.sessionId !== m.sessionId) {
+      // A new agent process: what the old one was asked will never be answered.
+      for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the agent restarted (new session) before answering' });
+      node.pending.clear();
+      node.lastHeartbeat = undefined;
+      node.heartbeats = 0;
+    }
+    node.sessionId = m.sessionId;
+    node.info = m;
+    node.registeredAt = now;
+    node.lastSeen = now;
+    node.lastSeenMono = clock.now();
+    node.conn = conn;
+    node.nodeState = m.nodeState;
+    node.health = 'Ready';
+    conn.node = node;
+    send(conn, {
+      type: 'registered',
+      protocolVersion: PROTOCOL_VERSION,
+      nodeId: m.nodeId,
+      sessionId: m.sessionId,
+      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+    });
+    log.info(
+      { nodeId: m.nodeId, sessionId: m.sessionId, hostname: m.hostname, url: m.url, gpus: m.gpus.length, models: m.models.length, nodeState: m.nodeState, remote: conn.remote },
+      known ? 'agent re-registered' : 'agent registered',
+    );
+  };
+
+  const onFirstMessage = (conn: AgentConn, text: string) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return refuse(conn, CloseCode.PROTOCOL_ERROR, ErrorCodes.BAD_JSON, 'the first message must be a register message (got invalid JSON)');
+    }
+    const obj = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    if (obj.type !== 'register') {
+      return refuse(conn, CloseCode.PROTOCOL_ERROR, ErrorCodes.UNEXPECTED, `the first message must be register, got ${JSON.stringify(obj.type ?? null).slice(0, 40)}`);
+    }
+    if (obj.protocolVersion !== PROTOCOL_VERSION) {
+      return refuse(conn, CloseCode.UNSUPPORTED_VERSION, ErrorCodes.INVALID_MESSAGE, `unsupported protocol version ${JSON.stringify(obj.protocolVersion ?? null).slice(0, 20)}; this coordinator speaks ${PROTOCOL_VERSION}`);
+    }
+    const d = decodeAgentMessage(text);
+    if (!d.ok) return refuse(conn, CloseCode.PROTOCOL_ERROR, d.code, d.message);
+    register(conn, d.message as RegisterMessage);
+  };
+
+  const onEvent = (node: NodeRecord, m: EventMessage) => {
+    node.events.push({ receivedAt: Date.now(), message: m });
+    if (node.events.length > maxEvents) node.events.splice(0, node.events.length - maxEvents);
+    const e = m.event;
+    switch (e.kind) {
+      case 'model_state': {
+        const models = [...node.info.models];
+        const i = models.findIndex((x) => x.name === e.model && (e.version === undefined || x.version === undefined || x.version === e.version));
+        const entry = { name: e.model, version: e.version ?? models[i]?.version, state: e.state, reason: e.reason, provider: e.provider ?? models[i]?.provider };
+        const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) as (typeof models)[number];
+        if (i >= 0) models[i] = clean;
+        else models.push(clean);
+        node.info = { ...node.info, models };
+        log.info({ nodeId: node.nodeId, model: e.model, version: e.version, state: e.state, reason: e.reason }, 'model state');
+        break;
+      }
+      case 'node_state':
+        node.nodeState = e.state;
+        log.info({ nodeId: node.nodeId, nodeState: e.state, reason: e.reason }, 'node state');
+        break;
+      case 'model_load_failed':
+      case 'gpu_error':
+        log.warn({ nodeId: node.nodeId, event: e }, e.kind === 'gpu_error' ? 'GPU error reported' : 'model load failed');
+        break;
+    }
+  };
+
+  const onMessage = (conn: AgentConn, data: WebSocket.RawData, isBinary: boolean) => {
+    conn.awaitingPong = false;
+    if (isBinary) {
+      if (!conn.node) return refuse(conn, CloseCode.PROTOCOL_ERROR, ErrorCodes.BAD_JSON, 'the first message must be a register JSON text frame (got a binary frame)');
+      send(conn, { type: 'error', code: ErrorCodes.BAD_JSON, message: 'binary frames are not part of the protocol; send JSON text frames' });
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+    if (!conn.node) return onFirstMessage(conn, text);
+    const node = conn.node;
+    if (node.conn !== conn) return; // superseded; closing
+    node.lastSeen = Date.now();
+    node.lastSeenMono = clock.now();
+    const d = decodeAgentMessage(text);
+    if (!d.ok) {
+      log.warn({ nodeId: node.nodeId, code: d.code, err: d.message }, 'malformed message from agent');
+      send(conn, { type: 'error', code: d.code, message: d.message.slice(0, 4000), ...(d.id && d.id.length <= 128 ? { ref: d.id } : {}) });
+      return;
+    }
+    const m = d.message;
+    switch (m.type) {
+      case 'register':
+        send(conn, { type: 'error', code: ErrorCodes.UNEXPECTED, message: 'already registered on this connection; reconnect to register again' });
+        return;
+      case 'heartbeat':
+        node.heartbeats++;
+        if (!node.lastHeartbeat || m.seq > node.lastHeartbeat.seq) {
+          node.lastHeartbeat = { ...m, receivedAt: node.lastSeen };
+          node.nodeState = m.nodeState;
+        } else {
+          log.debug({ nodeId: node.nodeId, seq: m.seq, last: node.lastHeartbeat.seq }, 'out-of-order heartbeat kept out of the node view');
+        }
+        return;
+      case 'event':
+        onEvent(node, m);
+        return;
+      case 'command_result': {
+        const settle = node.pending.get(m.id);
+        if (!settle) {
+          log.debug({ nodeId: node.nodeId, id: m.id }, 'result for an unknown or timed-out command');
+          return;
+        }
+        node.pending.delete(m.id);
+        settle(m.ok ? { id: m.id, ok: true } : { id: m.id, ok: false, error: m.error ?? 'failed' });
+        return;
+      }
+      case 'error':
+        log.warn({ nodeId: node.nodeId, code: m.code, err: m.message, ref: m.ref }, 'agent reported an error');
+        return;
+    }
+  };
+
+  const onConnection = (ws: WebSocket, req: IncomingMessage) => {
+    let markClosed!: () => void;
+    const conn: AgentConn = {
+      ws,
+      remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      node: undefined,
+      awaitingPong: false,
+      cancelPing: undefined,
+      cancelRegister: undefined,
+      closed: new Promise<void>((resolve) => (markClosed = resolve)),
+    };
+    conns.add(conn);
+    ws.on('error', (err) => log.debug({ remote: conn.remote, err: err.message }, 'agent WebSocket error'));
+    ws.on('close', (code, reason) => {
+      conns.delete(conn);
+      stopConnTimers(conn);
+      markClosed();
+      const node = conn.node;
+      if (node && node.conn === conn) {
+        node.conn = undefined;
+        log.info({ nodeId: node.nodeId, code, reason: reason.toString('utf8') }, 'agent disconnected');
+      }
+    });
+    if (closed) return closeWith(conn, CloseCode.GOING_AWAY, 'coordinator shutting down');
+    if (!tokenMatches(req.headers.authorization, token)) {
+      const reason = req.headers.authorization ? 'invalid token' : 'missing token';
+      log.warn({ remote: conn.remote }, `agent refused: ${reason}`);
+      return closeWith(conn, CloseCode.INVALID_TOKEN, reason);
+    }
+    ws.on('message', (data, isBinary) => {
+      try {
+        onMessage(conn, data, isBinary);
+      } catch (err) {
+        log.error({ err: messageOf(err) }, 'coordinator: unexpected error handling an agent message');
+      }
+    });
+    ws.on('pong', () => {
+      conn.awaitingPong = false;
+    });
+    schedulePing(conn);
+    conn.cancelRegister = clock.setTimer(registerTimeoutMs, () => {
+      if (!conn.node) refuse(conn, CloseCode.PROTOCOL_ERROR, ErrorCodes.UNEXPECTED, `no register message within ${registerTimeoutMs} ms`);
+    });
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: false });
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  const sendCommand = (nodeId: string, command: Command, opts: { timeoutMs?: number } = {}): Promise<CommandOutcome> => {
+    const parsed = CommandSchema.safeParse(command);
+    if (!parsed.success) return Promise.reject(new CommandRefused(400, `invalid command: ${formatIssues(parsed.error)}`));
+    const node = nodes.get(nodeId);
+    if (!node) return Promise.reject(new CommandRefused(404, `unknown node '${nodeId}'`));
+    const conn = node.conn;
+    if (!conn || closed) return Promise.reject(new CommandRefused(409, `node '${nodeId}' is not connected (state ${healthOf(node)}); commands need a connected agent`));
+    const timeoutMs = opts.timeoutMs ?? commandTimeoutMs;
+    const id = randomUUID();
+    return new Promise<CommandOutcome>((resolve) => {
+      const cancel = clock.setTimer(timeoutMs, () => {
+        node.pending.delete(id);
+        log.warn({ nodeId, id, command: parsed.data.type, timeoutMs }, 'command timed out');
+        resolve({ id, ok: false, error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
+      });
+      node.pending.set(id, (outcome) => {
+        cancel();
+        resolve(outcome);
+      });
+      log.info({ nodeId, id, command: parsed.data }, 'sending command');
+      send(conn, { type: 'command', id, command: parsed.data });
+    });
+  };
+
+  // ---- HTTP API -----------------------------------------------------------------------------
+
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      pathname = '';
+    }
+    if (pathname !== AGENTS_PATH) {
+      socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nagents connect to ${AGENTS_PATH}\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+  });
+
+  const unauthorized = (reply: FastifyReply) =>
+    reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or invalid bearer token (Authorization: Bearer <token>)' });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz') return;
+    if (!tokenMatches(req.headers.authorization, token)) return unauthorized(reply);
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status === 500) log.error({ err: err.message }, 'coordinator HTTP error');
+    return reply.code(status).send({ error: err.message ?? 'internal error' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/nodes', async () => ({ nodes: [...nodes.values()].map(viewOf) }));
+  app.get<{ Params: { id: string } }>('/nodes/:id', async (req, reply) => {
+    const node = nodes.get(req.params.id);
+    if (!node) return reply.code(404).send({ error: `unknown node '${req.params.id}'` });
+    return detailOf(node);
+  });
+  app.post<{ Params: { id: string }; Querystring: { timeoutMs?: string } }>('/nodes/:id/commands', async (req, reply) => {
+    let timeoutMs: number | undefined;
+    if (req.query.timeoutMs !== undefined) {
+      timeoutMs = Number(req.query.timeoutMs);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) {
+        return reply.code(400).send({ error: 'timeoutMs must be an integer number of milliseconds between 1 and 3600000' });
+      }
+    }
+    const parsed = CommandSchema.safeParse(req.body);
+    if (!parsed.success) {
+      return reply.code(400).send({ error: `invalid command: ${formatIssues(parsed.error)} (body: {"type": "load_model"|"unload_model"|"cordon"|"uncordon"|"drain"|"ping", "model"?: name})` });
+    }
+    try {
+      const outcome = await sendCommand(req.params.id, parsed.data, timeoutMs === undefined ? {} : { timeoutMs });
+      const { timedOut, ...body } = outcome;
+      return reply.code(timedOut ? 504 : 200).send(body);
+    } catch (err) {
+      if (err instanceof CommandRefused) return reply.code(err.status).send({ error: err.message });
+      throw err;
+    }
+  });
+
+  let address: string;
+  try {
+    address = await app.listen({ port: options.port ?? 9000, host: options.host ?? '127.0.0.1' });
+  } catch (err) {
+    wss.close();
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  cancelSweep = clock.setTimer(sweepMs, sweep);
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : options.port ?? 9000;
+  const agentsUrl = `${address.replace(/^http/, 'ws')}${AGENTS_PATH}`;
+  log.info({ url: address, agentsUrl }, 'coordinator listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      cancelSweep?.();
+      for (const node of nodes.values()) {
+        for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the coordinator is shutting down' });
+        node.pending.clear();
+      }
+      const open = [...conns];
+      for (const conn of open) {
+        stopConnTimers(conn);
+        closeWith(conn, CloseCode.GOING_AWAY, 'coordinator shutting down');
+      }
+      await Promise.race([Promise.all(open.map((c) => c.closed)), new Promise<void>((r) => clock.setTimer(1_000, r))]);
+      for (const conn of conns) conn.ws.terminate();
+      wss.close();
+      await app.close();
+      log.info('coordinator closed');
+    })();
+    return closing;
+  };
+
+  return {
+    url: address,
+    agentsUrl,
+    port,
+    nodes: () => [...nodes.values()].map(viewOf),
+    node: (id) => {
+      const n = nodes.get(id);
+      return n && detailOf(n);
+    },
+    sendCommand,
+    close,
+  };
+}
