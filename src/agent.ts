@@ -5,6 +5,10 @@
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { CoordinatorLink } from './coordinator/link.js';
+import { loadOrCreateNodeId } from './coordinator/node-id.js';
+import { AgentNodeController } from './node-controller.js';
+import { Telemetry } from './telemetry/telemetry.js';
 import type { AgentConfig } from './config/schema.js';
 import { AgentError } from './errors.js';
 import { ortSessionFactory, type ProviderName, type SessionFactory } from './execution/ort-session.js';
@@ -24,6 +28,7 @@ export interface AgentDeps {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly memory?: MemoryProbe;
+  readonly telemetry?: Telemetry;
 }
 
 export class Agent {
@@ -34,19 +39,24 @@ export class Agent {
   readonly metrics: AgentMetrics;
   /** Image decoding across all requests (bounded: see preprocess/image.ts). */
   readonly decodeQueue: DecodeQueue;
+  readonly telemetry: Telemetry;
+  /** The coordinator link, when --coordinator-url is set and the agent has started. */
+  link: CoordinatorLink | undefined;
   private server: FastifyInstance | undefined;
   private url: string | undefined;
 
   constructor(readonly config: AgentConfig, deps: AgentDeps = {}) {
     this.logger = deps.logger ?? createLogger(config.logLevel);
+    this.telemetry = deps.telemetry ?? new Telemetry({ nvidiaSmiPath: config.nvidiaSmiPath, intervalMs: config.telemetryIntervalMs, logger: this.logger });
     this.repository = new ModelRepository(path.resolve(config.models));
     this.models = new ModelManager({
       repository: this.repository,
       sessionFactory: deps.sessionFactory ?? ortSessionFactory,
       clock: deps.clock ?? systemClock,
       logger: this.logger,
-      memory: deps.memory ?? hostMemoryProbe,
+      memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
+      onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
       pool: {
         memoryBudget: config.memoryBudget,
         preload: config.preload,
@@ -68,8 +78,38 @@ export class Agent {
         },
       },
     });
-    this.metrics = new AgentMetrics({ models: this.models });
+    this.metrics = new AgentMetrics({
+      models: this.models,
+      telemetry: {
+        gpuSamples: () => this.telemetry.latest().gpus.map((g) => ({
+          uuid: g.uuid,
+          utilizationGpu: g.utilizationGpuPct ?? undefined,
+          memoryTotalBytes: g.memoryTotalBytes ?? undefined,
+          memoryUsedBytes: g.memoryUsedBytes ?? undefined,
+          powerDrawWatts: g.powerDrawW ?? undefined,
+          powerLimitWatts: this.telemetry.inventory().gpus.find((i) => i.uuid === g.uuid)?.powerLimitW ?? undefined,
+          temperatureC: g.temperatureC ?? undefined,
+        })),
+        host: () => {
+          const h = this.telemetry.latest().host;
+          return h ? { cpuUtilization: h.loadPct ?? undefined, memoryTotalBytes: h.memory.totalBytes, memoryUsedBytes: h.memory.usedBytes } : undefined;
+        },
+      },
+      coordinatorConnected: () => (this.link ? (this.link.status().connected ? 1 : 0) : undefined),
+    });
     this.decodeQueue = createDecodeQueue(config.decodeConcurrency);
+  }
+
+  /** Host memory from the OS; GPU memory from nvidia-smi (the GPU the CUDA provider uses). */
+  private memoryProbe(): MemoryProbe {
+    return {
+      totalBytes: (device) => {
+        if (device === 'host') return hostMemoryProbe.totalBytes('host');
+        const gpu = this.telemetry.inventory().gpus.find((g) => g.index === this.config.cudaDeviceId);
+        return gpu?.memoryTotalBytes ?? undefined;
+      },
+      processUsedBytes: (device) => (device === 'host' ? hostMemoryProbe.processUsedBytes('host') : this.telemetry.queryProcessMemoryBytes(process.pid)),
+    };
   }
 
   /** The listening URL, once started. */
@@ -84,6 +124,10 @@ export class Agent {
    */
   async start(options: { waitForModels?: boolean } = {}): Promise<void> {
     await this.repository.list(); // fail fast on an unreadable repository
+    await this.telemetry.start(); // never throws: no GPU is an empty list and a reason
+    const inv = this.telemetry.inventory();
+    if (inv.reason) this.logger.info({ reason: inv.reason }, 'no GPU telemetry');
+    else this.logger.info({ gpus: inv.gpus.map((g) => `${g.index}: ${g.name}`), driver: inv.driverVersion, cuda: inv.cudaVersion }, 'GPUs found');
     this.server = await buildServer(
       { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics,
         images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } },
@@ -91,6 +135,18 @@ export class Agent {
     );
     this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
     this.logger.info({ url: this.url, models: this.repository.root, version: AGENT_VERSION }, 'gpu-agent listening');
+    if (this.config.coordinatorUrl) {
+      this.link = new CoordinatorLink({
+        url: this.config.coordinatorUrl,
+        token: this.config.coordinatorToken!,
+        nodeId: await loadOrCreateNodeId(this.config.stateDir),
+        agentVersion: AGENT_VERSION,
+        controller: new AgentNodeController(this),
+        logger: this.logger,
+        heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      });
+      this.link.start(); // never throws; the coordinator being down never affects serving
+    }
     const loading = this.models.loadAtStartup(this.config.loadModels).then(() => this.models.startIdleSweep());
     if (options.waitForModels) await loading;
   }
@@ -114,6 +170,7 @@ export class Agent {
   async drain(reason = 'draining'): Promise<void> {
     this.node.state = 'draining';
     this.node.reason = reason;
+    this.link?.sendEvent({ kind: 'node_state', state: 'draining', reason });
     await this.models.whenIdle();
   }
 
@@ -134,6 +191,9 @@ export class Agent {
       await this.models.close();
     }
     await this.server?.close();
+    await this.telemetry.close();
+    // Last, so the coordinator saw the draining heartbeats and the models going away.
+    await this.link?.close();
     this.logger.info('stopped');
   }
 
@@ -143,5 +203,7 @@ export class Agent {
     this.node.reason = 'stopped';
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
     await this.server?.close();
+    await this.telemetry.close();
+    this.link?.destroy();
   }
 }

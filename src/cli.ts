@@ -6,7 +6,9 @@
 import { Agent } from './agent.js';
 import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.js';
 import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
-import { formatChecks, runDoctor } from './doctor.js';
+import { startCoordinator } from './coordinator/server.js';
+import { coordinatorCheck, formatChecks, gpuCheck, runDoctor } from './doctor.js';
+import { createLogger } from './util/logger.js';
 import { AGENT_VERSION } from './version.js';
 
 function usage(): string {
@@ -22,6 +24,7 @@ function usage(): string {
     'Usage:',
     '  gpu-agent serve [options]     start the agent',
     '  gpu-agent doctor [--json]     check this host (node, onnxruntime, providers, GPUs, models, port, token)',
+    '  gpu-agent coordinator [--port 9000] [--token T]   run the reference coordinator',
     '  gpu-agent --version',
     '',
     'Options (flag > environment > --config file > default):',
@@ -71,10 +74,44 @@ async function doctor(argv: readonly string[]): Promise<void> {
   }
   const { json, ...values } = args.values;
   const config = loadConfig({ ...args, values });
-  const report = await runDoctor(config);
+  const report = await runDoctor(config, {
+    gpus: () => gpuCheck(config.nvidiaSmiPath),
+    ...(config.coordinatorUrl ? { coordinator: () => coordinatorCheck(config.coordinatorUrl!, config.coordinatorToken ?? '') } : {}),
+  });
   if (json) console.log(JSON.stringify(report, null, 2));
   else console.log(`${formatChecks(report.checks)}\n\n${report.ok ? 'the agent can serve on this host' : 'the agent could NOT serve on this host: fix the FAIL lines'}`);
   process.exitCode = report.ok ? 0 : 1;
+}
+
+/**
+ * `gpu-agent coordinator`: the reference coordinator (fleet in memory, HTTP API). Its own
+ * small option set: --port, --host, --token (or GPU_AGENT_COORDINATOR_TOKEN), --log-level.
+ */
+async function coordinator(argv: readonly string[]): Promise<void> {
+  const opts: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      console.log('gpu-agent coordinator [--port 9000] [--host 127.0.0.1] [--token T | env GPU_AGENT_COORDINATOR_TOKEN] [--log-level info]\n' +
+        'Agents connect to ws://HOST:PORT/agents with --coordinator-url and --coordinator-token; the HTTP API is GET /nodes, GET /nodes/{id}, POST /nodes/{id}/commands.');
+      return;
+    }
+    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!['--port', '--host', '--token', '--log-level'].includes(flag)) throw new ConfigError(`unknown option ${flag}; run gpu-agent coordinator --help`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
+    opts[flag.slice(2)] = value;
+  }
+  const token = opts.token ?? process.env.GPU_AGENT_COORDINATOR_TOKEN;
+  if (!token || token.length < 8) throw new ConfigError('the coordinator needs --token (or GPU_AGENT_COORDINATOR_TOKEN) of at least 8 characters: agents and API clients must present it');
+  const port = Number(opts.port ?? process.env.GPU_AGENT_COORDINATOR_PORT ?? 9000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`option --port: '${opts.port}' is not a port number`);
+  const logger = createLogger(opts['log-level'] ?? 'info');
+  const running = await startCoordinator({ port, host: opts.host ?? '127.0.0.1', token, logger });
+  logger.info({ api: running.url, agents: running.agentsUrl }, 'coordinator listening');
+  const stop = () => void running.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -84,6 +121,8 @@ async function main(argv: readonly string[]): Promise<void> {
       return serve(rest);
     case 'doctor':
       return doctor(rest);
+    case 'coordinator':
+      return coordinator(rest);
     case '--version':
     case 'version':
       console.log(AGENT_VERSION);
@@ -95,7 +134,7 @@ async function main(argv: readonly string[]): Promise<void> {
       console.log(usage());
       return;
     default:
-      throw new ConfigError(`unknown command '${command}'; commands: serve, doctor, version, help`);
+      throw new ConfigError(`unknown command '${command}'; commands: serve, doctor, coordinator, version, help`);
   }
 }
 

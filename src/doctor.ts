@@ -139,6 +139,44 @@ export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}):
   return { ok: !checks.some((c) => c.status === 'fail'), checks };
 }
 
+/** GPUs as nvidia-smi reports them (telemetry's inventory), as a check. */
+export async function gpuCheck(nvidiaSmiPath: string): Promise<Check> {
+  const { queryGpuInventory } = await import('./telemetry/gpu-inventory.js');
+  const inv = await queryGpuInventory({ nvidiaSmiPath, timeoutMs: 10_000 });
+  if (inv.gpus.length === 0) {
+    return { name: 'gpus', status: 'warn', detail: `no NVIDIA GPU visible: ${inv.reason ?? 'nvidia-smi lists none'}`, fix: 'install the NVIDIA driver (≥ 580 for the CUDA 13 provider) or run on the CPU' };
+  }
+  return {
+    name: 'gpus',
+    status: 'ok',
+    detail: `driver ${inv.driverVersion ?? '?'}, CUDA ${inv.cudaVersion ?? '?'}: ${inv.gpus.map((g) => `${g.index}: ${g.name} (${Math.round((g.memoryTotalBytes ?? 0) / 2 ** 30)} GiB${g.migEnabled ? ', MIG' : ''})`).join('; ')}`,
+  };
+}
+
+/** Connect to the coordinator with the token: refused (close 4001) or accepted. */
+export async function coordinatorCheck(url: string, token: string, waitMs = 1500): Promise<Check> {
+  const { WebSocket } = await import('ws');
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, handshakeTimeout: 5000 });
+    let settled = false;
+    const done = (c: Check) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+      resolve(c);
+    };
+    const timer = setTimeout(() => done({ name: 'coordinator', status: 'ok', detail: `${url} reachable and the token accepted` }), waitMs);
+    ws.on('close', (code, reason) => done(code === 4001
+      ? { name: 'coordinator', status: 'fail', detail: `${url} refused the token: ${reason.toString() || code}`, fix: 'set --coordinator-token to the coordinator\'s token' }
+      : { name: 'coordinator', status: 'warn', detail: `${url} closed the connection (${code} ${reason.toString()})` }));
+    ws.on('unexpected-response', (_req, res) => done({ name: 'coordinator', status: 'fail', detail: `${url} answered HTTP ${res.statusCode}`, fix: 'check --coordinator-url (ws://HOST:PORT/agents) and the token' }));
+    ws.on('error', (err) => done({ name: 'coordinator', status: 'warn', detail: `${url} not reachable: ${err.message}`, fix: 'start the coordinator or fix --coordinator-url; the agent serves without it and keeps retrying' }));
+  });
+}
+
 export function formatChecks(checks: readonly Check[]): string {
   const mark = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' } as const;
   return checks.map((c) => `${mark[c.status]}  ${c.name}: ${c.detail}${c.fix && c.status !== 'ok' ? `\n      fix: ${c.fix}` : ''}`).join('\n');

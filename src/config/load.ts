@@ -101,7 +101,7 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
-  return Object.freeze({ ...r.data, loadModels: Object.freeze([...r.data.loadModels]), providers: Object.freeze([...r.data.providers]), preload: Object.freeze([...r.data.preload]) }) as AgentConfig;
+  return Object.freeze({ ...r.data, loadModels: Object.freeze([...r.data.loadModels]), providers: Object.freeze([...r.data.providers]), preload: Object.freeze([...r.data.preload]), labels: Object.freeze([...r.data.labels]) }) as AgentConfig;
 }
 
 /** True for addresses only this machine can reach. */
@@ -112,6 +112,9 @@ export function isLoopback(host: string): boolean {
 
 /** Cross-checks that need the whole config; returns the error message or undefined. */
 export function checkStartup(config: AgentConfig): string | undefined {
+  if (config.coordinatorUrl && !config.coordinatorToken) {
+    return `--coordinator-url is set but --coordinator-token is not: the coordinator refuses agents without its token (set GPU_AGENT_COORDINATOR_TOKEN)`;
+  }
   if (!isLoopback(config.host) && !config.apiToken && !config.insecure) {
     return `refusing to listen on ${config.host} without an API token: anyone who can reach this port could run and load models. ` +
       `Set --api-token (or GPU_AGENT_API_TOKEN), or pass --insecure if the network is private.`;

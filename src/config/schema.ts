@@ -48,6 +48,19 @@ export const ConfigSchema = z.object({
     .describe('largest image (width × height) accepted by image inputs; larger ones get 400 (decompression bombs)'),
   decodeConcurrency: int(1, 64).default(4)
     .describe('images decoded at once across all requests (sharp, on libuv threads)'),
+  nvidiaSmiPath: z.string().min(1).default('nvidia-smi')
+    .describe('nvidia-smi to read GPU inventory and telemetry from (no GPU: an empty list and why)'),
+  telemetryIntervalMs: int(100).default(2000).describe('GPU and host telemetry sampling interval'),
+  coordinatorUrl: z.string().regex(/^wss?:\/\/[^\s]+$/, 'must be a ws:// or wss:// URL, e.g. ws://coordinator:9000/agents').optional()
+    .describe('coordinator to register with over WebSocket (none: the agent runs alone)'),
+  coordinatorToken: z.string().min(8, 'the coordinator token must be at least 8 characters').optional()
+    .describe('bearer token for the coordinator'),
+  advertiseUrl: z.url({ message: 'must be a URL, e.g. http://10.0.0.5:8000' }).optional()
+    .describe('HTTP URL the coordinator and clients should use to reach this agent (default: the listening address)'),
+  labels: list(z.string().regex(/^[^=,\s]+=[^,]*$/, 'labels are key=value pairs, e.g. zone=eu-1,gpu=h100')).default([])
+    .describe('labels sent to the coordinator, comma-separated key=value'),
+  stateDir: z.string().min(1).default('.gpu-agent').describe('folder for the node id (kept across restarts)'),
+  heartbeatIntervalMs: int(100).default(5000).describe('heartbeat interval to the coordinator'),
   memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
     .transform((v, ctx) => {
       if (v === 'auto' || typeof v === 'number') return v;

@@ -27,7 +27,7 @@ export interface MetricsSources {
   readonly models: ModelManager;
   telemetry?: MetricsTelemetry | undefined;
   /** 1 when the coordinator link is connected and registered, 0 otherwise; undefined = no coordinator. */
-  coordinatorConnected?: (() => number) | undefined;
+  coordinatorConnected?: (() => number | undefined) | undefined;
 }
 
 const MODEL = ['model', 'version'] as const;

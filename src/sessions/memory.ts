@@ -13,7 +13,7 @@ export interface MemoryProbe {
   /** Total memory of the device, or undefined when it cannot be known. */
   totalBytes(device: Device): number | undefined;
   /** Memory this process holds on the device now, or undefined when it cannot be measured. */
-  processUsedBytes(device: Device): number | undefined;
+  processUsedBytes(device: Device): number | undefined | Promise<number | undefined>;
 }
 
 export const hostMemoryProbe: MemoryProbe = {

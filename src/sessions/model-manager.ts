@@ -76,6 +76,16 @@ export interface ModelManagerDeps {
   readonly pool: PoolSettings;
   /** Called where a batch of a model completes (metrics). */
   readonly onBatch?: (model: string, version: number, rows: number) => void;
+  /** Called on every state change of a model version (coordinator events). */
+  readonly onStateChange?: (change: StateChange) => void;
+}
+
+export interface StateChange {
+  readonly model: string;
+  readonly version: number;
+  readonly state: ModelState;
+  readonly reason: string;
+  readonly provider?: string | undefined;
 }
 
 /** Labels and character dictionaries named by the outputs' postprocessing, from the model folder. */
@@ -420,7 +430,7 @@ export class ModelManager {
     const previous = entry.versions.get(version);
     // A reload keeps serving the old version until the new one is READY.
     const reloading = previous?.state === 'READY' ? previous.model : undefined;
-    if (!reloading) entry.versions.set(version, { version, state: 'LOADING', reason: '', model: undefined });
+    if (!reloading) this.setVersion(model.name, entry, { version, state: 'LOADING', reason: '', model: undefined });
     const started = clock.now();
     const file = ModelRepository.modelFile(model, version, config);
     const instances = config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
@@ -433,8 +443,8 @@ export class ModelManager {
       logger.info({ model: model.name, version, file, providers: session.providers }, 'loading model');
 
       const served = await this.measured(async () => {
-        const hostBefore = memory.processUsedBytes('host');
-        const gpuBefore = memory.processUsedBytes('gpu');
+        const hostBefore = await memory.processUsedBytes('host');
+        const gpuBefore = await memory.processUsedBytes('gpu');
         let fallbacks: readonly ProviderFailure[] = [];
         for (let i = 0; i < instances; i++) {
           const created = await sessionFactory.create(file, session);
@@ -451,7 +461,7 @@ export class ModelManager {
         await m.warmUp();
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;
-        const after = memory.processUsedBytes(device);
+        const after = await memory.processUsedBytes(device);
         const measuredBytes = before !== undefined && after !== undefined ? Math.max(0, after - before) : undefined;
         m.memory = { device, measuredBytes, fileBytes: fileBytes * instances, bytes: Math.max(measuredBytes ?? 0, fileBytes * instances) };
         return m;
@@ -460,7 +470,7 @@ export class ModelManager {
       entry.lastBytes = served.memory.bytes;
       // The measurement may exceed the estimate: enforce the budget with the real figure.
       await this.makeRoom(served.memory.device, served.memory.bytes, model.name);
-      entry.versions.set(version, { version, state: 'READY', reason: '', model: served });
+      this.setVersion(model.name, entry, { version, state: 'READY', reason: '', model: served });
       logger.info(
         {
           model: model.name, version, provider: served.provider, instances, maxBatchSize: served.spec.maxBatchSize,
@@ -473,8 +483,21 @@ export class ModelManager {
       await Promise.allSettled(sessions.map((s) => s.release()));
       const reason = messageOf(err);
       logger.error({ model: model.name, version, err: reason }, 'model failed to load');
-      if (!reloading) entry.versions.set(version, { version, state: 'UNAVAILABLE', reason, model: undefined });
+      if (!reloading) this.setVersion(model.name, entry, { version, state: 'UNAVAILABLE', reason, model: undefined });
       throw err;
+    }
+  }
+
+  private setVersion(name: string, entry: ModelEntry, status: VersionStatus): void {
+    entry.versions.set(status.version, status);
+    this.notify(name, status);
+  }
+
+  private notify(name: string, status: VersionStatus): void {
+    try {
+      this.deps.onStateChange?.({ model: name, version: status.version, state: status.state, reason: status.reason, provider: status.model?.provider });
+    } catch (err) {
+      this.deps.logger.warn({ err: messageOf(err) }, 'state change listener failed');
     }
   }
 
@@ -494,12 +517,14 @@ export class ModelManager {
       return;
     }
     status.state = 'UNLOADING';
+    this.notify(name, status);
     this.deps.logger.info({ model: name, version: status.version, queued: model.queued, executing: model.executing, reason }, 'unloading model');
     await model.close();
     if (entry.versions.get(status.version) !== status) return; // a reload replaced it meanwhile
     status.model = undefined;
     status.state = 'UNAVAILABLE';
     status.reason = reason;
+    this.notify(name, status);
     this.deps.logger.info({ model: name, version: status.version, reason }, 'model unloaded');
   }
 }

@@ -85,3 +85,15 @@ export async function readBinaryResponse(res: Response): Promise<{ header: any; 
   const n = Number(res.headers.get('inference-header-content-length') ?? buf.length);
   return { header: JSON.parse(buf.subarray(0, n).toString()), rest: buf.subarray(n) };
 }
+
+/** Parse Prometheus text exposition into `name{labels}` → value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparseable metrics line: ${line}`);
+    out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}

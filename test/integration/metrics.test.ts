@@ -3,19 +3,7 @@
  * histogram, build info, the auth rule.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRepository, postJson, startAgent, type RunningAgent } from '../helpers/agent.js';
-
-/** Parse Prometheus text exposition into `name{labels}` → value. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (!m) throw new Error(`unparseable metrics line: ${line}`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
+import { makeRepository, parseMetrics, postJson, startAgent, type RunningAgent } from '../helpers/agent.js';
 
 let agent: RunningAgent;
 const TOKEN = 'metrics-token-1';

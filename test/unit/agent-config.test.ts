@@ -63,8 +63,9 @@ describe('loadConfig', () => {
     expect(c).toMatchObject(DEFAULTS);
     expect(c).toEqual(ConfigSchema.parse({}));
     expect(c.apiToken).toBeUndefined();
-    // Every key but the optional token has a default.
-    expect(Object.keys(c).sort()).toEqual(CONFIG_KEYS.filter((k) => k !== 'apiToken').sort());
+    // Every key but the optional ones (tokens, coordinator, advertised URL) has a default.
+    const optional = ['apiToken', 'coordinatorUrl', 'coordinatorToken', 'advertiseUrl'];
+    expect(Object.keys(c).sort()).toEqual(CONFIG_KEYS.filter((k) => !optional.includes(k)).sort());
   });
 
   it('ignores the process environment when given an env object', () => {
