@@ -49,6 +49,7 @@ export class Agent {
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.telemetry = deps.telemetry ?? new Telemetry({ nvidiaSmiPath: config.nvidiaSmiPath, intervalMs: config.telemetryIntervalMs, logger: this.logger });
     this.repository = new ModelRepository(path.resolve(config.models));
+    this.decodeQueue = createDecodeQueue(config.decodeConcurrency);
     this.models = new ModelManager({
       repository: this.repository,
       sessionFactory: deps.sessionFactory ?? ortSessionFactory,
@@ -56,6 +57,7 @@ export class Agent {
       logger: this.logger,
       memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
+      images: { queue: this.decodeQueue, maxPixels: config.maxImagePixels },
       onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
       pool: {
         memoryBudget: config.memoryBudget,
@@ -97,7 +99,6 @@ export class Agent {
       },
       coordinatorConnected: () => (this.link ? (this.link.status().connected ? 1 : 0) : undefined),
     });
-    this.decodeQueue = createDecodeQueue(config.decodeConcurrency);
   }
 
   /** Host memory from the OS; GPU memory from nvidia-smi (the GPU the CUDA provider uses). */

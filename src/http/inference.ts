@@ -10,6 +10,7 @@ import { applyPostprocess, type Postprocessed } from '../postprocess/apply.js';
 import { hasImageInputs, preprocessImages } from '../preprocess/request.js';
 import type { HostTensor, InferRequest, Parameters } from '../protocol/tensor.js';
 import { prepareRequest, type PreparedOutput } from '../protocol/validate-request.js';
+import type { ServedPipeline } from '../pipeline/served-pipeline.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
 
@@ -57,5 +58,40 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
       const post = spec?.postprocess ? applyPostprocess(tensor, spec.postprocess, served.dictionaries.get(o.name)) : undefined;
       return { tensor: post?.tensor ?? tensor, binary: o.binary, post };
     }),
+  };
+}
+
+/** The V2 form of a pipeline: input `image` (BYTES, one encoded image per row) → output `lines` (BYTES, one JSON document per image). */
+export const PIPELINE_INPUT = 'image';
+export const PIPELINE_OUTPUT = 'lines';
+
+export function pipelineMetadata(pipe: ServedPipeline) {
+  return {
+    name: pipe.name,
+    versions: ['1'],
+    platform: 'ocr_pipeline',
+    inputs: [{ name: PIPELINE_INPUT, datatype: 'BYTES', shape: [-1] }],
+    outputs: [{ name: PIPELINE_OUTPUT, datatype: 'BYTES', shape: [-1] }],
+    stages: pipe.stageModels,
+  };
+}
+
+/** Every image of a V2 request through the pipeline; each row's answer is a JSON string. */
+export async function runPipelineV2(pipe: ServedPipeline, req: InferRequest): Promise<InferenceResult> {
+  const input = req.inputs.find((t) => t.name === PIPELINE_INPUT);
+  if (!input || req.inputs.length !== 1) {
+    throw invalid(`pipeline '${pipe.name}' takes one input '${PIPELINE_INPUT}' (BYTES, one encoded image per row)`);
+  }
+  if (input.datatype !== 'BYTES' || input.shape.length < 1 || input.shape.slice(1).some((d) => d !== 1)) {
+    throw invalid(`input '${PIPELINE_INPUT}' must be BYTES of shape [n] or [n,1] (one encoded image per row)`);
+  }
+  const n = input.shape[0]!;
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => pipe.run(input.raw?.[i] ?? Buffer.from((input.data as string[])[i]!, 'base64'), i)));
+  const wanted = req.outputs?.map((o) => o.name) ?? [PIPELINE_OUTPUT];
+  const unknown = wanted.find((w) => w !== PIPELINE_OUTPUT);
+  if (unknown) throw invalid(`pipeline '${pipe.name}' has no output '${unknown}'; its output is '${PIPELINE_OUTPUT}'`);
+  const binary = req.outputs?.[0]?.binary ?? req.binaryOutputDefault;
+  return {
+    outputs: [{ tensor: { name: PIPELINE_OUTPUT, datatype: 'BYTES', shape: [n], data: results.map((lines) => JSON.stringify({ lines })) }, binary, post: undefined }],
   };
 }

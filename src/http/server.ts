@@ -11,6 +11,7 @@ import type { HttpContext } from './context.js';
 import { healthRoutes } from './routes/health.js';
 import { inferRoutes } from './routes/infer.js';
 import { modelRoutes } from './routes/models.js';
+import { predictRoutes } from './routes/predict.js';
 import { repositoryRoutes } from './routes/repository.js';
 
 /** Endpoints open without a token: probes must work before anyone has one. */
@@ -88,5 +89,6 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
   await app.register(modelRoutes(ctx));
   await app.register(inferRoutes(ctx));
   await app.register(repositoryRoutes(ctx));
+  await app.register(predictRoutes(ctx));
   return app;
 }

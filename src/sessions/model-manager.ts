@@ -15,6 +15,10 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { loadDictionary } from '../postprocess/dictionary.js';
+import { ServedPipeline } from '../pipeline/served-pipeline.js';
+import { createDecodeQueue, type DecodeQueue } from '../preprocess/image.js';
+import type { HostTensor } from '../protocol/tensor.js';
+import { prepareRequest } from '../protocol/validate-request.js';
 import { AgentError, messageOf } from '../errors.js';
 import { cudaProviderMissing, type ModelSession, type ProviderFailure, type SessionFactory, type SessionSettings } from '../execution/ort-session.js';
 import { parseModelConfig, type ModelConfig } from '../repository/model-config.js';
@@ -76,6 +80,8 @@ export interface ModelManagerDeps {
   readonly pool: PoolSettings;
   /** Called where a batch of a model completes (metrics). */
   readonly onBatch?: (model: string, version: number, rows: number) => void;
+  /** What pipelines decode images with (see pipeline/). */
+  readonly images?: { readonly queue: DecodeQueue; readonly maxPixels: number };
   /** Called on every state change of a model version (coordinator events). */
   readonly onStateChange?: (change: StateChange) => void;
 }
@@ -110,6 +116,7 @@ const UNLOADED = 'unloaded';
 export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
   private readonly lazyLoads = new Map<string, Promise<void>>();
+  private readonly pipelines = new Map<string, ServedPipeline>();
   /** Tail of the chain that serialises session creation + warm-up across models. */
   private measureLock: Promise<unknown> = Promise.resolve();
   private cancelSweep: (() => void) | undefined;
@@ -185,6 +192,16 @@ export class ModelManager {
     return versions.every((v) => v.state === 'UNAVAILABLE' && v.reason.startsWith(UNLOADED)) ;
   }
 
+  /** The pipeline of that name, when one is loaded. */
+  pipeline(name: string): ServedPipeline | undefined {
+    return this.pipelines.get(name);
+  }
+
+  /** Every loaded pipeline. */
+  allPipelines(): ServedPipeline[] {
+    return [...this.pipelines.values()];
+  }
+
   /** The READY served model for a request, or an error saying why there is none. */
   resolve(name: string, version?: string): ServedModel {
     const entry = this.models.get(name);
@@ -231,6 +248,10 @@ export class ModelManager {
     for (const [n, e] of this.models) if (e.versions.size || e.failure) names.add(n);
     for (const name of [...names].sort()) {
       const e = this.models.get(name);
+      if (this.pipelines.has(name)) {
+        out.push({ name, version: '1', state: 'READY', reason: '' });
+        continue;
+      }
       const versions = e ? [...e.versions.values()].sort((a, b) => a.version - b.version) : [];
       if (versions.length === 0) {
         if (!readyOnly) out.push(e?.failure ? { name, state: 'UNAVAILABLE', reason: e.failure } : { name });
@@ -386,6 +407,7 @@ export class ModelManager {
       logger.error({ model: name, err: entry.failure }, 'model config is invalid');
       throw err instanceof AgentError ? err : new AgentError('INVALID_ARGUMENT', entry.failure);
     }
+    if (config.platform === 'ocr_pipeline') return this.loadPipeline(entry, model, config, source);
     const wanted = ModelRepository.servedVersions(model, config);
     if (wanted.length === 0) {
       entry.failure = `no version folder with a model file matches the version policy (found versions: ${model.versions.join(', ') || 'none'})`;
@@ -409,6 +431,41 @@ export class ModelManager {
     if (failures.length) {
       const budget = failures.every((f) => f.includes('memory budget'));
       throw new AgentError(budget ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', `failed to load '${name}': ${failures.join('; ')}`);
+    }
+  }
+
+  /** Run one stage of a pipeline on a model, through its batcher (lazy loading it if allowed). */
+  private readonly runStage = async (model: string, input: HostTensor): Promise<HostTensor[]> => {
+    const served = await this.acquire(model);
+    const prepared = prepareRequest({ id: undefined, parameters: {}, inputs: [input], outputs: undefined, binaryOutputDefault: false }, served.spec);
+    return [...(await served.infer(prepared)).values()];
+  };
+
+  private async loadPipeline(entry: ModelEntry, model: RepositoryModel, config: ModelConfig, source: string): Promise<void> {
+    try {
+      const ocr = config.ocr!;
+      const stages = [ocr.detection.model, ...(ocr.direction.enabled ? [ocr.direction.model] : []), ocr.recognition.model];
+      for (const stage of stages) {
+        if (!this.deps.repository.has(stage)) throw new Error(`${source}: stage model '${stage}' is not in the model repository`);
+      }
+      // The recognition model's character dictionary: its ctc postprocess file, else PaddleOCR's name.
+      const rec = (await this.deps.repository.find(ocr.recognition.model))!;
+      const recConfig = (await this.deps.repository.readConfig(rec)).config;
+      const ctc = recConfig.output?.map((o) => o.postprocess).find((p) => p?.type === 'ctc');
+      const dictFile = path.join(rec.dir, ctc?.type === 'ctc' ? ctc.dict_file : 'ppocr_keys_v1.txt');
+      const dictionary = await loadDictionary(dictFile).catch((err: unknown) => {
+        throw new Error(`${source}: the recognition dictionary ${dictFile} cannot be read: ${messageOf(err)}`);
+      });
+      const images = this.deps.images ?? { queue: createDecodeQueue(4), maxPixels: 40_000_000 };
+      this.pipelines.set(model.name, new ServedPipeline(model.name, ocr, { runModel: this.runStage, dictionary, decodeQueue: images.queue, maxPixels: images.maxPixels }));
+      entry.failure = undefined;
+      this.notify(model.name, { version: 1, state: 'READY', reason: '', model: undefined });
+      this.deps.logger.info({ model: model.name, stages }, 'pipeline ready');
+    } catch (err) {
+      this.pipelines.delete(model.name);
+      entry.failure = messageOf(err);
+      this.deps.logger.error({ model: model.name, err: entry.failure }, 'pipeline failed to load');
+      throw new AgentError('INVALID_ARGUMENT', `failed to load '${model.name}': ${entry.failure}`);
     }
   }
 
@@ -502,6 +559,10 @@ export class ModelManager {
   }
 
   private async doUnload(name: string, reason: string): Promise<void> {
+    if (this.pipelines.delete(name)) {
+      this.notify(name, { version: 1, state: 'UNAVAILABLE', reason, model: undefined });
+      return;
+    }
     const entry = this.models.get(name);
     if (!entry || entry.versions.size === 0) {
       if (!(await this.deps.repository.find(name))) throw new AgentError('NOT_FOUND', `unknown model '${name}'`);

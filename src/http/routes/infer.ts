@@ -4,11 +4,11 @@
  * the request into the queue, so a client that hangs up is dropped before it runs.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { AgentError } from '../../errors.js';
+import { AgentError, invalid } from '../../errors.js';
 import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-request.js';
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
-import { clientGone, runInference } from '../inference.js';
+import { clientGone, PIPELINE_INPUT, runInference, runPipelineV2 } from '../inference.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
@@ -19,8 +19,19 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       if (ctx.node.state === 'draining') {
         throw new AgentError('UNAVAILABLE', `the node is not taking new requests (${ctx.node.reason})`, { retryAfterSeconds: 5 });
       }
-      const served = await ctx.models.acquire(req.params.model, req.params.version);
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
+      const pipe = ctx.models.pipeline(req.params.model);
+      if (pipe) {
+        if (headerLength === 0) throw invalid(`pipeline '${pipe.name}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
+        const decoded = decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);
+        const encoded = encodeInferResponse(
+          { model_name: pipe.name, model_version: '1', ...(decoded.id !== undefined ? { id: decoded.id } : {}) },
+          (await runPipelineV2(pipe, decoded)).outputs,
+        );
+        if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
+        return reply.type(encoded.contentType).send(encoded.body);
+      }
+      const served = await ctx.models.acquire(req.params.model, req.params.version);
       const body = await decodedBody(req, ctx.config.bodyLimit);
       const decoded = headerLength === 0 ? decodeRawRequest(body, served.spec) : decodeInferRequest(body, headerLength);
       const result = await runInference(ctx, served, decoded, clientGone(reply.raw));

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { AgentError, isAgentError } from '../../errors.js';
 import type { ServedModel } from '../../sessions/served-model.js';
 import type { HttpContext } from '../context.js';
+import { pipelineMetadata } from '../inference.js';
 
 interface ModelParams {
   model: string;
@@ -31,7 +32,11 @@ function metadata(ctx: HttpContext, served: ServedModel) {
 
 export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   for (const path of modelPaths('')) {
-    app.get<{ Params: ModelParams }>(path, async (req) => metadata(ctx, ctx.models.resolve(req.params.model, req.params.version)));
+    app.get<{ Params: ModelParams }>(path, async (req) => {
+      const pipe = ctx.models.pipeline(req.params.model);
+      if (pipe) return pipelineMetadata(pipe);
+      return metadata(ctx, ctx.models.resolve(req.params.model, req.params.version));
+    });
   }
 
   // 200 when ready; 400 with the reason when the model exists but is not ready (Triton's
@@ -39,6 +44,7 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   for (const path of modelPaths('/ready')) {
     app.get<{ Params: ModelParams }>(path, async (req, reply: FastifyReply) => {
       const { model, version } = req.params;
+      if (ctx.models.pipeline(model)) return { name: model, ready: true };
       try {
         ctx.models.resolve(model, version);
         return { name: model, ready: true };
@@ -52,7 +58,11 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   }
 
   for (const path of modelPaths('/config')) {
-    app.get<{ Params: ModelParams }>(path, async (req) => ctx.models.resolve(req.params.model, req.params.version).spec.config);
+    app.get<{ Params: ModelParams }>(path, async (req) => {
+      const pipe = ctx.models.pipeline(req.params.model);
+      if (pipe) return { name: pipe.name, platform: 'ocr_pipeline', ocr: pipe.config };
+      return ctx.models.resolve(req.params.model, req.params.version).spec.config;
+    });
   }
 
   app.get('/v2/models/stats', async () => ({
@@ -61,6 +71,8 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   for (const path of modelPaths('/stats')) {
     app.get<{ Params: ModelParams }>(path, async (req) => {
       const { model, version } = req.params;
+      const pipe = ctx.models.pipeline(model);
+      if (pipe) return { model_stats: [{ name: pipe.name, version: '1', pipeline_stats: pipe.stats }] };
       const served = ctx.models.ready().filter((m) => m.spec.name === model && (version === undefined || String(m.spec.version) === version));
       if (served.length === 0) ctx.models.resolve(model, version); // throws the precise reason
       if (served.length === 0) throw new AgentError('NOT_FOUND', `no statistics for model '${model}'`);
