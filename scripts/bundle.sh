@@ -6,7 +6,7 @@
 #   npm run bundle [-- --out DIR] [-- --no-cuda] [-- --dry-run]
 #
 # On the host:
-#   mkdir -p /opt/gpu-agent && tar -xJf gpu-agent-<version>-linux-x64.tar.xz -C /opt/gpu-agent
+#   mkdir -p /opt/gpu-agent && tar -xJf gpu-agent-<version>-linux-x64.tar.xz -C /opt/gpu-agent --strip-components 1
 #   /opt/gpu-agent/start.sh --host 0.0.0.0 --api-token "$TOKEN"      (any `gpu-agent serve` options)
 set -euo pipefail
 

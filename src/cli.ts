@@ -107,8 +107,7 @@ async function coordinator(argv: readonly string[]): Promise<void> {
   const port = Number(opts.port ?? process.env.GPU_AGENT_COORDINATOR_PORT ?? 9000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`option --port: '${opts.port}' is not a port number`);
   const logger = createLogger(opts['log-level'] ?? 'info');
-  const running = await startCoordinator({ port, host: opts.host ?? '127.0.0.1', token, logger });
-  logger.info({ api: running.url, agents: running.agentsUrl }, 'coordinator listening');
+  const running = await startCoordinator({ port, host: opts.host ?? '127.0.0.1', token, logger }); // logs its URLs
   const stop = () => void running.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
