@@ -77,6 +77,7 @@ export class Agent {
           executionMode: config.executionMode,
           enableCpuMemArena: config.cpuMemArena,
           enableMemPattern: config.memPattern,
+          thread: config.sessionThread,
         },
       },
     });

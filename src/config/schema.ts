@@ -87,6 +87,8 @@ export const ConfigSchema = z.object({
   graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all')
     .describe('onnxruntime graph optimisation level'),
   executionMode: z.enum(['sequential', 'parallel']).default('sequential').describe('onnxruntime execution mode'),
+  sessionThread: z.enum(['auto', 'worker', 'main']).default('auto')
+    .describe("where sessions run: 'worker' threads (runs overlap with HTTP), the 'main' thread (no hop; a run blocks requests), or 'auto' (worker for CUDA, main for CPU)"),
   cpuMemArena: bool.default(true).describe('onnxruntime CPU memory arena'),
   memPattern: bool.default(true).describe('onnxruntime memory pattern optimisation'),
   defaultMaxBatchSize: int(1).default(16)

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { datatypeFromOrt, type Datatype, type OrtType, type TensorData } from './datatypes.js';
+import { SessionWorker, WorkerModelSession } from './worker-session.js';
 
 export type ProviderName = 'cuda' | 'cpu';
 export const PROVIDERS: readonly ProviderName[] = ['cuda', 'cpu'];
@@ -22,6 +23,13 @@ export interface SessionSettings {
   executionMode: 'sequential' | 'parallel';
   enableCpuMemArena: boolean;
   enableMemPattern: boolean;
+  /**
+   * Where the session runs: 'worker' (its own thread; runs overlap with HTTP work), 'main'
+   * (the event loop's thread; no hop, but a run blocks request handling while it lasts), or
+   * 'auto': a worker for the CUDA provider (the GPU computes while the thread only waits),
+   * the main thread for the CPU provider (its runs use every core anyway; the hop only costs).
+   */
+  thread: 'worker' | 'main' | 'auto';
 }
 
 /** One input or output as the model file declares it; symbolic dims are -1. */
@@ -147,36 +155,53 @@ function ortOptions(settings: SessionSettings, providers: readonly ProviderName[
 /** The real factory: onnxruntime-node, trying `settings.providers` in order. */
 export const ortSessionFactory: SessionFactory = {
   async create(modelPath, settings) {
+    let worker: SessionWorker | undefined;
+    const open = (providers: readonly ProviderName[]): Promise<ModelSession> => {
+      const options = ortOptions(settings, providers);
+      const inWorker = settings.thread === 'worker' || (settings.thread === 'auto' && providers[0] === 'cuda');
+      if (inWorker) {
+        worker ??= new SessionWorker();
+        return WorkerModelSession.create(worker, modelPath, options, providers[0]!);
+      }
+      // A worker started for a provider that failed is not needed any more.
+      void worker?.terminate();
+      worker = undefined;
+      return ort.InferenceSession.create(modelPath, options).then((s) => new OrtModelSession(s, providers[0]!));
+    };
     const fallbacks: ProviderFailure[] = [];
-    for (let i = 0; i < settings.providers.length; i++) {
-      const provider = settings.providers[i]!;
-      if (provider === 'cuda') {
-        const missing = cudaProviderMissing();
-        if (missing) {
-          fallbacks.push({ provider, error: missing });
-          continue;
+    try {
+      for (let i = 0; i < settings.providers.length; i++) {
+        const provider = settings.providers[i]!;
+        if (provider === 'cuda') {
+          const missing = cudaProviderMissing();
+          if (missing) {
+            fallbacks.push({ provider, error: missing });
+            continue;
+          }
+        }
+        try {
+          // The remaining providers stay in the list, so nodes the GPU cannot run fall to the CPU.
+          return { session: await open(settings.providers.slice(i)), fallbacks };
+        } catch (err) {
+          const message = (err as Error).message;
+          // A model file onnxruntime cannot parse fails the same way on every provider.
+          if (provider === 'cpu' || /protobuf parsing failed|No such file|Load model/i.test(message)) {
+            throw new Error(
+              `onnxruntime could not create a session for ${modelPath}: ${message}` +
+                (fallbacks.length ? ` (after ${fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; ')})` : ''),
+              { cause: err },
+            );
+          }
+          fallbacks.push({ provider, error: message });
         }
       }
-      try {
-        // The remaining providers stay in the list, so nodes the GPU cannot run fall to the CPU.
-        const session = await ort.InferenceSession.create(modelPath, ortOptions(settings, settings.providers.slice(i)));
-        return { session: new OrtModelSession(session, provider), fallbacks };
-      } catch (err) {
-        const message = (err as Error).message;
-        // A model file onnxruntime cannot parse fails the same way on every provider.
-        if (provider === 'cpu' || /protobuf parsing failed|No such file|Load model/i.test(message)) {
-          throw new Error(
-            `onnxruntime could not create a session for ${modelPath}: ${message}` +
-              (fallbacks.length ? ` (after ${fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; ')})` : ''),
-            { cause: err },
-          );
-        }
-        fallbacks.push({ provider, error: message });
-      }
+      throw new Error(
+        `no execution provider could be created for ${modelPath}: ` +
+          fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; '),
+      );
+    } catch (err) {
+      await worker?.terminate();
+      throw err;
     }
-    throw new Error(
-      `no execution provider could be created for ${modelPath}: ` +
-        fallbacks.map((f) => `${f.provider}: ${f.error}`).join('; '),
-    );
   },
 };

@@ -80,6 +80,7 @@ export const MODEL_PARAMETERS = {
   enable_mem_pattern: '"1"/"0": memory pattern optimisation',
   cuda_device_id: 'GPU index for this model (overrides --cuda-device-id)',
   warmup: '"1"/"0": run zero-data warm-up at load (default 1)',
+  session_thread: '"auto", "worker" or "main": where the session runs (overrides --session-thread)',
 } as const;
 
 const ParametersSchema = z.record(z.string(), z.object({ string_value: z.string() }).strict())

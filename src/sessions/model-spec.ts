@@ -82,6 +82,10 @@ export function sessionSettingsFor(config: ModelConfig, defaults: SessionSetting
   if (kind === 'KIND_GPU' && !providers.includes('cuda')) providers = ['cuda', ...providers];
   const mode = get('execution_mode');
   if (mode !== undefined && mode !== '0' && mode !== '1') throw new Error(`${source}: parameter 'execution_mode' must be "0" (sequential) or "1" (parallel)`);
+  const thread = get('session_thread');
+  if (thread !== undefined && thread !== 'worker' && thread !== 'main' && thread !== 'auto') {
+    throw new Error(`${source}: parameter 'session_thread' must be "auto", "worker" or "main", got '${thread}'`);
+  }
   const level = config.optimization?.graph?.level;
   return {
     providers,
@@ -91,6 +95,7 @@ export function sessionSettingsFor(config: ModelConfig, defaults: SessionSetting
     executionMode: mode === undefined ? defaults.executionMode : mode === '1' ? 'parallel' : 'sequential',
     enableCpuMemArena: bool('enable_mem_arena', defaults.enableCpuMemArena),
     enableMemPattern: bool('enable_mem_pattern', defaults.enableMemPattern),
+    thread: (thread as 'worker' | 'main' | 'auto' | undefined) ?? defaults.thread,
     // Triton: -1 = basic only, 1 = all (default), 0/2 map to extended here.
     graphOptimizationLevel: level === undefined ? defaults.graphOptimizationLevel : level === -1 ? 'basic' : level === 1 ? 'all' : 'extended',
   };
