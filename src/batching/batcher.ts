@@ -12,6 +12,7 @@
  * `destroy(err)` rejects everything still queued at once.
  */
 import { AgentError } from '../errors.js';
+import type { CancelSignal } from '../util/cancel.js';
 import type { Clock } from '../util/clock.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 import { decideNextBatch, type BatchingSettings, type PendingView } from './policy.js';
@@ -22,7 +23,7 @@ export interface EnqueueOptions<P> {
   readonly shapeKey: string;
   /** Absolute clock time (ms) after which the request is rejected unrun; Infinity for none. */
   readonly deadline: number;
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: CancelSignal | undefined;
   /** 0 is the highest priority; each level is FIFO. */
   readonly priority?: number;
 }
@@ -31,8 +32,8 @@ interface Entry<P, R> extends PendingView {
   readonly payload: P;
   readonly deadline: number;
   readonly reply: Deferred<R>;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  readonly signal: CancelSignal | undefined;
+  unsubscribe: (() => void) | undefined;
 }
 
 /** What the batcher reports after each execution, for statistics. */
@@ -108,17 +109,16 @@ export class Batcher<P, R> {
       deadline: o.deadline,
       reply: deferred<R>(),
       signal: o.signal,
-      onAbort: undefined,
+      unsubscribe: undefined,
     };
     if (o.signal) {
-      entry.onAbort = () => {
+      entry.unsubscribe = o.signal.subscribe(() => {
         if (this.remove(entry)) {
           this.opts.onDrop?.('cancelled');
           entry.reply.reject(new AgentError('CANCELLED', 'the client cancelled the request before it ran'));
           this.notifyIdle();
         }
-      };
-      o.signal.addEventListener('abort', entry.onAbort, { once: true });
+      });
     }
     this.queues[level]!.push(entry);
     this.pump();
@@ -162,7 +162,7 @@ export class Batcher<P, R> {
   }
 
   private detach(e: Entry<P, R>): void {
-    if (e.onAbort && e.signal) e.signal.removeEventListener('abort', e.onAbort);
+    e.unsubscribe?.();
   }
 
   /** Reject expired requests; return the earliest remaining deadline. */

@@ -13,6 +13,7 @@ import { prepareRequest, type PreparedOutput } from '../protocol/validate-reques
 import type { ServedPipeline } from '../pipeline/served-pipeline.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
+import { CancelSource, type CancelSignal } from '../util/cancel.js';
 
 export interface InferenceResult {
   readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined }[];
@@ -23,12 +24,12 @@ export interface InferenceResult {
  * (fastify's `request.signal` listens to the request stream's 'close', which has already
  * fired once the body is read, so it never aborts for a disconnect after that.)
  */
-export function clientGone(res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
+export function clientGone(res: ServerResponse): CancelSignal {
+  const source = new CancelSource();
   res.once('close', () => {
-    if (!res.writableFinished) ac.abort();
+    if (!res.writableFinished) source.cancel();
   });
-  return ac.signal;
+  return source;
 }
 
 function intParameter(params: Parameters, key: string): number | undefined {
@@ -38,7 +39,7 @@ function intParameter(params: Parameters, key: string): number | undefined {
   return v;
 }
 
-export async function runInference(ctx: HttpContext, served: ServedModel, decoded: InferRequest, signal: AbortSignal): Promise<InferenceResult> {
+export async function runInference(ctx: HttpContext, served: ServedModel, decoded: InferRequest, signal: CancelSignal): Promise<InferenceResult> {
   let request = decoded;
   if (hasImageInputs(served.spec)) {
     const pre = await preprocessImages(decoded, served.spec, ctx.images);

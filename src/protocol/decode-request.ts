@@ -42,7 +42,8 @@ export function parseHeaderLength(value: string | string[] | undefined): number 
 function parseJson(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw invalid('the request body is empty: expected a JSON inference request');
   try {
-    return JSON.parse(TEXT.decode(bytes));
+    // Buffer's own decoder is faster than TextDecoder for the small headers of most requests.
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch (err) {
     throw invalid(`the request body is not valid JSON: ${(err as Error).message}`);
   }

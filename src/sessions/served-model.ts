@@ -8,13 +8,14 @@ import { AgentError, isAgentError } from '../errors.js';
 import { batchFeeds, runError, splitOutputs, zeroRequest, type RequestResult } from '../execution/batch-runner.js';
 import type { ModelSession, ProviderFailure, ProviderName } from '../execution/ort-session.js';
 import type { PreparedRequest } from '../protocol/validate-request.js';
+import type { CancelSignal } from '../util/cancel.js';
 import type { Clock } from '../util/clock.js';
 import type { Device } from './memory.js';
 import type { ModelSpec } from './model-spec.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
 
 export interface InferOptions {
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: CancelSignal | undefined;
   /** The request's `timeout` parameter in microseconds, if it sent one. */
   readonly timeoutMicroseconds?: number | undefined;
   /** The request's `priority` parameter (1 = highest), if it sent one. */

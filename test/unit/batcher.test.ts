@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Batcher, type BatchReport } from '../../src/batching/batcher.js';
 import type { BatchingSettings } from '../../src/batching/policy.js';
 import { AgentError } from '../../src/errors.js';
+import { fromAbortSignal } from '../../src/util/cancel.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { deferred, type Deferred } from '../../src/util/deferred.js';
 
@@ -33,7 +34,7 @@ function setup(opts: { settings?: Partial<BatchingSettings>; maxQueueSize?: numb
 }
 
 const enqueue = (b: Batcher<number, number>, payload: number, extra: { rows?: number; shapeKey?: string; deadline?: number; signal?: AbortSignal; priority?: number } = {}) =>
-  b.enqueue({ payload, rows: extra.rows ?? 1, shapeKey: extra.shapeKey ?? 'k', deadline: extra.deadline ?? Infinity, signal: extra.signal, priority: extra.priority });
+  b.enqueue({ payload, rows: extra.rows ?? 1, shapeKey: extra.shapeKey ?? 'k', deadline: extra.deadline ?? Infinity, signal: extra.signal && fromAbortSignal(extra.signal), priority: extra.priority });
 
 describe('Batcher', () => {
   it('runs a lone request at once and gives each request its own result', async () => {
@@ -173,5 +174,23 @@ describe('Batcher', () => {
     other.batcher.destroy(new AgentError('UNAVAILABLE', 'stopping'));
     await expect(queued).rejects.toThrow('stopping');
     expect(runs).toHaveLength(2);
+  });
+});
+
+describe('CancelSource', () => {
+  it('calls its subscriber once, not after unsubscribing', async () => {
+    const { CancelSource } = await import('../../src/util/cancel.js');
+    const a = new CancelSource();
+    let n = 0;
+    a.subscribe(() => n++);
+    a.cancel();
+    a.cancel();
+    expect(n).toBe(1);
+    expect(a.aborted).toBe(true);
+    const b = new CancelSource();
+    const off = b.subscribe(() => n++);
+    off();
+    b.cancel();
+    expect(n).toBe(1);
   });
 });
