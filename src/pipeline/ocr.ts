@@ -11,6 +11,7 @@
  * `cause` is the original error (an ImageError for stage 'decode': a bad image, answer 400).
  */
 import { z } from 'zod';
+import { formatIssues, strictObject } from '../util/zod-issues.js';
 import type { HostTensor } from '../protocol/tensor.js';
 import {
   cropRaw, decodeRaw, preprocessRaw, rotateRaw180,
@@ -22,16 +23,6 @@ import { dbBoxes, readingOrder } from './db-postprocess.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
-
-function strictObject<T extends z.ZodRawShape>(shape: T, what: string) {
-  const fields = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys'
-        ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `'${k}'`).join(', ')} in ${what}; its fields are: ${fields}`
-        : undefined,
-  });
-}
 
 const name = (field: string, dflt: string) => z.string({ error: `${field} must be a name, e.g. "${dflt}"` }).min(1, { error: `${field} must not be empty` }).default(dflt);
 const prob = (field: string, dflt: number) =>
@@ -99,7 +90,7 @@ export type OcrConfig = z.output<typeof OcrConfigSchema>;
 export function parseOcrConfig(source: string, raw: unknown): OcrConfig {
   const r = OcrConfigSchema.safeParse(raw ?? {});
   if (!r.success) {
-    throw new Error(r.error.issues.map((i) => `${source}: field '${i.path.map(String).join('.') || '(root)'}': ${i.message}`).join('; '));
+    throw new Error(formatIssues(source, r.error));
   }
   return r.data;
 }

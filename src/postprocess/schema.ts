@@ -8,6 +8,7 @@
  * Files are relative to the model's folder (next to config.json), like Triton's label_filename.
  */
 import { z } from 'zod';
+import { formatIssues, strictObject } from '../util/zod-issues.js';
 
 const fileName = (field: string) =>
   z.string({ error: `${field} must be a file name relative to the model folder, e.g. "labels.txt"` })
@@ -15,16 +16,6 @@ const fileName = (field: string) =>
     .refine((f) => !f.startsWith('/') && !f.split(/[\\/]/).includes('..'), {
       error: `${field} must stay inside the model folder: no absolute path, no '..'`,
     });
-
-function strictObject<T extends z.ZodRawShape>(shape: T, what: string) {
-  const fields = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys'
-        ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `'${k}'`).join(', ')} in ${what}; its fields are: ${fields}`
-        : undefined,
-  });
-}
 
 export const ClassificationPostprocessSchema = strictObject({
   type: z.literal('classification'),
@@ -61,14 +52,7 @@ export type ClassificationPostprocess = z.output<typeof ClassificationPostproces
 export type CtcPostprocess = z.output<typeof CtcPostprocessSchema>;
 
 /** `source: field 'a.b': message` lines of a zod error. */
-export function formatPostprocessIssues(source: string, error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
-      return `${source}: field '${path}': ${i.message}`;
-    })
-    .join('; ');
-}
+export const formatPostprocessIssues = formatIssues;
 
 export function parsePostprocess(source: string, raw: unknown): Postprocess {
   const r = PostprocessSchema.safeParse(raw);

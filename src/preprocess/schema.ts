@@ -13,17 +13,7 @@
  * channel → layout and datatype. Every error message names the field and says how to fix it.
  */
 import { z } from 'zod';
-
-/** Fields listed in an "unknown field" message, per object. */
-function strictObject<T extends z.ZodRawShape>(shape: T, what: string) {
-  const fields = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (iss) =>
-      iss.code === 'unrecognized_keys'
-        ? `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `'${k}'`).join(', ')} in ${what}; its fields are: ${fields}`
-        : undefined,
-  });
-}
+import { formatIssues, strictObject } from '../util/zod-issues.js';
 
 /** A positive integer number of pixels; `what` says what it is for, in the message. */
 const pixels = (what: string) =>
@@ -212,14 +202,7 @@ function fixedOutputSize(r: Resize): { width: number; height: number } | undefin
 }
 
 /** `source: field 'a.b': message` lines of a zod error. */
-export function formatPreprocessIssues(source: string, error: z.ZodError): string {
-  return error.issues
-    .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
-      return `${source}: field '${path}': ${i.message}`;
-    })
-    .join('; ');
-}
+export const formatPreprocessIssues = formatIssues;
 
 /** Parse and validate a preprocess spec; throws an Error whose message names each bad field. */
 export function parseImagePreprocess(source: string, raw: unknown): ImagePreprocess {

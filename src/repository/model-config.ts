@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { TRITON_TYPE_NAMES } from '../execution/datatypes.js';
+import { issuePath } from '../util/zod-issues.js';
 import { OcrConfigSchema } from '../pipeline/ocr.js';
 import { PostprocessSchema } from '../postprocess/schema.js';
 import { ImagePreprocessSchema } from '../preprocess/schema.js';
@@ -169,7 +170,7 @@ export type QueuePolicy = z.output<typeof QueuePolicySchema>;
 export function formatConfigIssues(source: string, error: z.ZodError): string {
   return error.issues
     .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
+      const path = issuePath(i.path);
       const msg = i.code === 'unrecognized_keys'
         ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}; remove ${i.keys.length > 1 ? 'them' : 'it'} (see README "Model repository" for the supported fields)`
         : i.message;
