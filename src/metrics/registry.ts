@@ -66,6 +66,8 @@ export class AgentMetrics {
     counterFrom('nv_inference_compute_input_duration_us', 'Cumulative compute input duration in microseconds', (m) => us(m.stats.computeInput));
     counterFrom('nv_inference_compute_infer_duration_us', 'Cumulative compute inference duration in microseconds', (m) => us(m.stats.computeInfer));
     counterFrom('nv_inference_compute_output_duration_us', 'Cumulative inference compute output duration in microseconds', (m) => us(m.stats.computeOutput));
+    counterFrom('gpu_agent_preprocess_duration_us', 'Cumulative image decoding and preprocessing duration in microseconds (image inputs)', (m) => us(m.stats.preprocess));
+    counterFrom('gpu_agent_preprocess_count', 'Requests whose images were decoded and preprocessed', (m) => m.stats.preprocess.count);
     const gaugeFrom = (name: string, help: string, value: (m: ReturnType<typeof models>[number]) => number, extra: string[] = []) =>
       new Gauge({
         name, help, labelNames: [...MODEL, ...extra], registers: [r],

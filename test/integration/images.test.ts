@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchOcrModels } from '../../scripts/fetch-models.mjs';
-import { binaryBody, getJson, makeRepository, postJson, readBinaryResponse, startAgent, type RunningAgent } from '../helpers/agent.js';
+import { binaryBody, getJson, makeRepository, parseMetrics, postJson, startAgent, type RunningAgent } from '../helpers/agent.js';
 import { renderText, similarity } from '../preprocess/helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -91,6 +91,9 @@ describe('image models', () => {
     expect(similarity(r.json.text.trim(), 'dynamic batching')).toBeGreaterThanOrEqual(0.8);
     const stats = (await getJson(`${agent.url}/v2/models/text_recognition/stats`)).json.model_stats[0];
     expect(stats.inference_stats.preprocess.count).toBeGreaterThan(0);
+    const metrics = parseMetrics(await (await fetch(`${agent.url}/metrics`)).text());
+    expect(metrics.get('gpu_agent_preprocess_count{model="text_recognition",version="1"}')).toBe(stats.inference_stats.preprocess.count);
+    expect(metrics.get('gpu_agent_preprocess_duration_us{model="text_recognition",version="1"}')).toBeGreaterThan(0);
   });
 
   it('reads a page with the OCR pipeline, upright and upside down, and through V2', async () => {
