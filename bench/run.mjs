@@ -10,16 +10,20 @@
 //     that receives the very same request bytes.
 // Client and servers share this machine's cores; every phase reports how the CPU was shared
 // (client, agent, empty route, other processes, steal) so noisy numbers can be recognised.
+// Scenario 6 (images) drives a second agent that serves the repository's OCR models
+// (lib/images.mjs): the text-direction classifier and the OCR pipeline on rendered PNGs.
 //
 // Options:
 //   --quick              shorter runs (CI-sized, < 45 s with the build)
-//   --only=1,3           run only these scenarios (1 overhead, 2 batching, 3 http, 4 compute, 5 cold start);
+//   --only=1,3           run only these scenarios (1 overhead, 2 batching, 3 http, 4 compute, 5 cold start,
+//                        6 images);
 //                        partial runs do not write bench/results
 //   --profile            run the agent under `node --cpu-prof` and print its top self-time functions
 //                        (numbers are perturbed by the profiler: results are not written)
 //   --queue-delay-us=N   max_queue_delay_microseconds of mlp_batch and mlp_heavy (default 500, the bundled mlp's)
 //   --agent-args="..."   extra `serve` flags for the agent, e.g. "--intra-op-threads 1" (analysis only;
-//                        the direct onnxruntime reference follows them; results are not written)
+//                        the direct onnxruntime reference follows them, and so does the image agent of
+//                        scenario 6; results are not written)
 //   --no-keep-awake      no keep-awake spinners (see lib/children.mjs startSpinners): by default, during
 //                        scenario 1 only, one nice-19 busy loop per core keeps idle vCPUs from halting,
 //                        which otherwise adds wake-ups to every request at concurrency 1 on a VM; the
@@ -35,6 +39,7 @@ import { request } from 'undici';
 import { closedLoop, dispatcher, latencyLoop, send } from './lib/client.mjs';
 import { killAll, liveChildren, startNode, startSpinners, stopChild } from './lib/children.mjs';
 import { agentSessionOptions, createSession, describeOptions, feedsOf, ortVersion, runLatency, runThroughput, useAgentArgv, zeros } from './lib/direct.mjs';
+import { buildImageRepository, checkClassifier, checkedLoop, checkOcr, IMAGE_MODELS, MIN_SIMILARITY, predictRequest, renderImages } from './lib/images.mjs';
 import { buildRepository, MAX_BATCH } from './lib/models.mjs';
 import { cpuNs, cpusAllowed, loadAverage, probe, probeDelta, threadCount, waitForQuiet } from './lib/proc.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
@@ -77,6 +82,11 @@ const P = OPT.quick
       s3: { concurrency: 32, rounds: 2, warmupMs: 250, durationMs: 800, autocannonS: 0 },
       s4: { concurrency: 2 * MAX_BATCH, warmupMs: 500, durationMs: 1500, directMs: 800, reference: false },
       s5: { reps: 2 },
+      // The image agent starts with the first one (its load overlaps the warm-up; idle until
+      // scenario 6) to keep --quick short; the full run starts it for scenario 6 only.
+      // The last run (OCR, c=16) does not wait for the pages still in flight when its window ends
+      // (up to ~3 s on 2 cores): the image agent is stopped at once instead.
+      s6: { startEarly: true, abandonLast: true, classifier: { warmupMs: 200, durationMs: 700 }, ocr1: { warmupMs: 300, durationMs: 1200 }, ocr16: { warmupMs: 2000, durationMs: 2500 } },
       quiet: { sampleMs: 150, maxWaitMs: 500, totalMs: 2000 },
       watchdogMs: 150_000,
     }
@@ -87,6 +97,7 @@ const P = OPT.quick
       s3: { concurrency: 32, rounds: 5, warmupMs: 300, durationMs: 2000, autocannonS: 3 },
       s4: { concurrency: 2 * MAX_BATCH, warmupMs: 1500, durationMs: 6000, directMs: 4000, reference: true },
       s5: { reps: 5 },
+      s6: { startEarly: false, abandonLast: false, classifier: { warmupMs: 1000, durationMs: 4000 }, ocr1: { warmupMs: 1000, durationMs: 10_000 }, ocr16: { warmupMs: 6000, durationMs: 15_000 } },
       quiet: { sampleMs: 250, maxWaitMs: 15_000, totalMs: 60_000 },
       watchdogMs: 600_000,
     };
@@ -523,6 +534,179 @@ async function coldStart(ctx) {
   return out;
 }
 
+/** Sums of a {count, ns} field between two stats snapshots. */
+function durDelta(a, b) {
+  return { count: b.count - (a?.count ?? 0), ns: b.ns - (a?.ns ?? 0) };
+}
+
+/** statsDelta plus the image decoding + preprocessing time (`preprocess`, before the queue). */
+function imageStatsDelta(a, b) {
+  const out = statsDelta(a, b);
+  const pre = durDelta(a.inference_stats.preprocess, b.inference_stats.preprocess);
+  const success = durDelta(a.inference_stats.success, b.inference_stats.success);
+  const queue = durDelta(a.inference_stats.queue, b.inference_stats.queue);
+  const infer = durDelta(a.inference_stats.compute_infer, b.inference_stats.compute_infer);
+  const exec = ['compute_input', 'compute_infer', 'compute_output'].reduce((n, k) => n + durDelta(a.inference_stats[k], b.inference_stats[k]).ns, 0);
+  out.totals_ns = { preprocess: pre.ns, queue: queue.ns, success: success.ns, compute_infer: infer.ns, compute_all: exec };
+  out.preprocess = pre;
+  // Per image (one image per request here): decode + preprocess, queue, then the run of the batch
+  // it was in (success − queue: compute_input + compute_infer + compute_output of that batch).
+  const per = (ns, n) => (n ? round(ns / n / 1e3, 1) : null);
+  const runPerRequest = success.count ? (success.ns - queue.ns) / success.count : NaN;
+  out.per_image_us = {
+    decode_preprocess: per(pre.ns, pre.count),
+    queue: per(queue.ns, queue.count),
+    model_run: Number.isFinite(runPerRequest) ? round(runPerRequest / 1e3, 1) : null,
+    model_work: per(infer.ns, out.inferences), // compute_infer ÷ images: the model's cost of one image once batched
+  };
+  const inAgent = (pre.ns / Math.max(1, pre.count)) + (success.ns / Math.max(1, success.count));
+  const pct = (x) => (inAgent > 0 && Number.isFinite(x) ? round((100 * x) / inAgent, 1) : null);
+  out.share_of_time_in_agent_pct = {
+    decode_preprocess: pct(pre.ns / Math.max(1, pre.count)),
+    queue: pct(queue.ns / Math.max(1, queue.count)),
+    model_run: pct(runPerRequest),
+  };
+  out.decode_vs_model_work_pct = pre.ns + infer.ns > 0 ? round((100 * pre.ns) / (pre.ns + infer.ns), 1) : null;
+  return out;
+}
+
+const OCR_STAGES = ['decode', 'detection', 'crop', 'direction', 'recognition'];
+/** Which stage runs which model (for the model-run split of the pipeline's stages). */
+const STAGE_MODELS = { detection: 'text_detection', direction: 'text_direction', recognition: 'text_recognition' };
+
+/** The pipeline's statistics between two snapshots: time per stage per image and its share. */
+function pipelineDelta(a, b) {
+  const pa = a.pipeline_stats;
+  const pb = b.pipeline_stats;
+  const success = durDelta(pa.success, pb.success);
+  const fail = durDelta(pa.fail, pb.fail);
+  const stages = {};
+  let sum = 0;
+  for (const k of OCR_STAGES) {
+    const d = pb.stages[k] ? durDelta(pa.stages[k], pb.stages[k]) : { count: 0, ns: 0 };
+    stages[k] = d;
+    sum += d.ns;
+  }
+  for (const k of OCR_STAGES) {
+    const d = stages[k];
+    d.ms_per_image = d.count ? round(d.ns / d.count / 1e6, 2) : null;
+    d.share_pct = sum > 0 ? round((100 * d.ns) / sum, 1) : null;
+  }
+  return { images: success.count, failed: fail.count, ms_per_image: success.count ? round(success.ns / success.count / 1e6, 2) : null, stages };
+}
+
+/** Every stats snapshot scenario 6 needs, fetched together. */
+async function imageAgentStats(url) {
+  const all = await Promise.all(IMAGE_MODELS.map((m) => getJson(`${url}/v2/models/${m}/stats`)));
+  return Object.fromEntries(IMAGE_MODELS.map((m, i) => [m, all[i].model_stats[0]]));
+}
+
+/**
+ * 6. Images: the text-direction classifier and the OCR pipeline through POST /v1/models/{m}/predict
+ * (PNG body), closed loop at concurrency 1 and 16; every answer checked; per run the agent's
+ * statistics deltas say where the time went (decode vs the model stages).
+ */
+async function images(ctx) {
+  const { url, pids, rendered } = ctx;
+  const out = {
+    agent: ctx.agentInfo,
+    route: 'POST /v1/models/{model}/predict, body = the PNG, Content-Type image/png (JSON answer)',
+    inputs: {
+      classifier: { text: rendered.line.text, width: rendered.line.width, height: rendered.line.height, font_px: rendered.line.font_px, png_bytes: rendered.line.bytes },
+      ocr: { lines: rendered.ocr.lines, width: rendered.ocr.width, height: rendered.ocr.height, font_px: rendered.ocr.font_px, png_bytes: rendered.ocr.bytes },
+      font: 'DejaVu Sans, black on white',
+    },
+    checks: { classifier: "top prediction label '0' (upright)", ocr: `${rendered.ocr.lines.length} lines in order, each with similarity ≥ ${MIN_SIMILARITY} (1 − edit distance ÷ longer length) and angle 0` },
+    runs: [],
+  };
+  const cls = predictRequest('text_direction', rendered.line.png);
+  const ocr = predictRequest('ocr', rendered.ocr.png);
+  const checkLine = checkClassifier;
+  const checkPage = checkOcr(rendered.ocr.lines);
+  // First answers (also the first runs at these shapes): shown, and kept in the results.
+  {
+    const d = dispatcher(url, 1);
+    try {
+      const first = {};
+      for (const [k, req, check] of [['classifier', cls, checkLine], ['ocr', ocr, checkPage]]) {
+        try {
+          const r = await send(d, req, true);
+          const j = JSON.parse(r.body.toString('utf8'));
+          first[k] = { answer: k === 'ocr' ? j.lines.map((l) => ({ text: l.text, confidence: round(l.confidence, 3), box: l.box, angle: l.angle })) : j.predictions, problem: check(r.body) ?? null };
+        } catch (err) {
+          first[k] = { error: err.message };
+        }
+      }
+      out.first_answers = first;
+      const c = first.classifier;
+      const o = first.ocr;
+      step(`images: first answers: classifier ${c.error ? `error ${c.error}` : `${c.answer[0].label} (${round(c.answer[0].score, 3)})${c.problem ? ` WRONG: ${c.problem}` : ''}`}; ocr ${o.error ? `error ${o.error}` : `${JSON.stringify(o.answer.map((l) => l.text))}${o.problem ? ` WRONG: ${o.problem}` : ''}`}`);
+    } finally {
+      await d.close();
+    }
+  }
+  out.agent.threads = threadCount(ctx.pid);
+  out.agent.load_ms = Object.fromEntries(await Promise.all(['text_detection', 'text_direction', 'text_recognition'].map(async (m) => [m, (await modelStats(url, m)).load_ms])));
+  const plan = [
+    ['text_direction', 'classifier', cls, checkLine, 1, P.s6.classifier],
+    ['text_direction', 'classifier', cls, checkLine, 16, P.s6.classifier],
+    ['ocr', 'pipeline', ocr, checkPage, 1, P.s6.ocr1],
+    ['ocr', 'pipeline', ocr, checkPage, 16, P.s6.ocr16],
+  ];
+  for (const [i, [model, kind, req, check, c, t]] of plan.entries()) {
+    const abandon = P.s6.abandonLast && i === plan.length - 1;
+    step(`images: ${model}, concurrency ${c}, ${t.durationMs} ms after ${t.warmupMs} ms warm-up`);
+    await ctx.gate(`images ${model} c=${c}`);
+    let s0;
+    let s1;
+    const w = await withWindow(t.warmupMs, t.durationMs, pids, () => checkedLoop(url, req, check, { concurrency: c, warmupMs: t.warmupMs, durationMs: t.durationMs, abandon }), {
+      start: () => { s0 = imageAgentStats(url); },
+      end: () => { s1 = imageAgentStats(url); },
+    });
+    const a = await (s0 ?? imageAgentStats(url));
+    const b = await (s1 ?? imageAgentStats(url));
+    const r = w.result;
+    const run = {
+      model,
+      kind,
+      concurrency: c,
+      warmup_ms: t.warmupMs,
+      duration_ms: t.durationMs,
+      images_per_s: round(r.rps, 1),
+      images: r.requests,
+      latency: summarize(r.latUs),
+      errors: r.errors,
+      wrong: r.wrong,
+      first_error: r.first_error,
+      first_wrong: r.first_wrong,
+      failures_outside_window: r.failures_total - r.errors - r.wrong,
+      ...(abandon ? { abandoned_in_flight: r.abandoned_in_flight, note: 'requests in flight at the end of the window were not awaited (the image agent was stopped right after)' } : {}),
+      cpu: w.cpu,
+    };
+    if (kind === 'classifier') {
+      run.agent = imageStatsDelta(a.text_direction, b.text_direction);
+    } else {
+      run.pipeline = pipelineDelta(a.ocr, b.ocr);
+      run.stage_models = {};
+      for (const [stage, m] of Object.entries(STAGE_MODELS)) {
+        const d = statsDelta(a[m], b[m]);
+        run.stage_models[stage] = {
+          model: m,
+          calls: d.inferences,
+          executions: d.executions,
+          avg_batch: d.avg_batch,
+          compute_infer_ms_total: d.compute_infer_total_ms,
+          compute_infer_ms_per_image: run.pipeline.images ? round(d.compute_infer_total_ms / run.pipeline.images, 2) : null,
+          queue_ms_per_call: d.per_request_us.queue === null ? null : round(d.per_request_us.queue / 1e3, 2),
+        };
+      }
+    }
+    if (r.errors || r.wrong) step(`images: ${model} c=${c}: ${r.errors} error(s), ${r.wrong} wrong answer(s): ${r.first_error ?? r.first_wrong}`);
+    out.runs.push(run);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -665,6 +849,75 @@ function tables(R) {
       ['Agent load includes its warm-up (zero data at batch 1 and at max_batch_size 64); the last column does the same directly. Files are in the page cache.'],
     ]);
   }
+  if (s.images) {
+    const im = s.images;
+    const inp = im.inputs;
+    const fails = (r) => `${r.errors} / ${r.wrong}`;
+    const cpuImage = (cpu) => {
+      const p = cpu?.cpu_us_per_request;
+      if (!p) return ['—', '—'];
+      return [`${fmtUs(p.agent_main_thread + p.agent_other_threads)} (${fmtUs(p.agent_main_thread)} + ${fmtUs(p.agent_other_threads)})`, fmtUs(p.client)];
+    };
+    const batch = (r) => (r.kind === 'classifier' ? r.agent.avg_batch ?? '—' : Object.values(r.stage_models).map((m) => m.avg_batch ?? '—').join(' / '));
+    const rows = im.runs.map((r) => [
+      r.kind === 'classifier' ? `classifier ${r.model}` : `OCR pipeline ${r.model}`,
+      r.concurrency,
+      fmtRate(r.images_per_s),
+      ...latencyCols(r.latency),
+      r.images,
+      fails(r),
+      batch(r),
+      ...cpuImage(r.cpu),
+    ]);
+    const cpuImg = ['server CPU/image (main + other threads)', 'client CPU/image'];
+    out.push([
+      `6. Images: ${im.route.split(',')[0]}, PNG body, concurrency 1 and 16`,
+      ['', 'concurrency', 'images/s', 'p50', 'p95', 'p99', 'images', 'errors / wrong', 'avg batch', ...cpuImg],
+      rows,
+      [
+        `Inputs, rendered once with sharp from SVG (${inp.font}): classifier a ${inp.classifier.width}×${inp.classifier.height} line "${inp.classifier.text}" (${inp.classifier.png_bytes} B PNG); OCR a ${inp.ocr.width}×${inp.ocr.height} page of ${inp.ocr.lines.length} lines ${inp.ocr.lines.map((l) => `"${l}"`).join(', ')} (${inp.ocr.png_bytes} B PNG, ${inp.ocr.font_px} px).`,
+        `Every answer is checked: classifier ${im.checks.classifier}; OCR ${im.checks.ocr}. images/s counts correct answers inside the window; errors = no answer or not HTTP 200, wrong = HTTP 200 with a wrong answer.`,
+        `Closed loop per run: ${im.runs.map((r) => `${r.model} c=${r.concurrency} ${r.duration_ms} ms after ${r.warmup_ms} ms`).join('; ')}. avg batch: the classifier's executions; for OCR the detection / direction / recognition models' (lines batch across pages).`,
+        `Agent: ${im.agent.command} (a second agent with the repository's OCR models only${im.agent.started === 'early' ? '; started with the first one and idle during scenarios 1-5' : ', started for this scenario'}; ready in ${im.agent.ready_ms} ms).`,
+        CPU_NOTE.replace('÷ replies', '÷ correct answers'),
+      ],
+    ]);
+    const cl = im.runs.filter((r) => r.kind === 'classifier');
+    if (cl.length) {
+      const share = (us, pct) => `${fmtUs(us)} (${pct ?? '—'}%)`;
+      out.push([
+        '6a. Classifier text_direction: where an image\'s time in the agent goes (inference_stats deltas over the window)',
+        ['concurrency', 'decode + preprocess', 'queue', 'model run (its batch)', 'compute_infer ÷ images', 'decode ÷ (decode + compute_infer)'],
+        cl.map((r) => {
+          const a = r.agent;
+          return [r.concurrency, share(a.per_image_us.decode_preprocess, a.share_of_time_in_agent_pct.decode_preprocess), share(a.per_image_us.queue, a.share_of_time_in_agent_pct.queue), share(a.per_image_us.model_run, a.share_of_time_in_agent_pct.model_run), fmtUs(a.per_image_us.model_work), `${a.decode_vs_model_work_pct ?? '—'}%`];
+        }),
+        [
+          'Per image (one per request), mean, with its share of the image\'s time in the agent: decode + preprocess = `preprocess` (sharp decode, resize, normalise; on libuv threads, at most --decode-concurrency at once, waiting for a slot included; before the queue), queue = `queue`, model run = `success` − `queue` (compute_input + compute_infer + compute_output of the batch the image ran in). compute_infer ÷ images = the model\'s own time per image once batched; the last column compares the totals of `preprocess` and `compute_infer` over the window (decode vs model work rather than wall time per image).',
+        ],
+      ]);
+    }
+    const oc = im.runs.filter((r) => r.kind === 'pipeline');
+    if (oc.length) {
+      const cell = (st) => `${st.ms_per_image === null ? '—' : fmtUs(st.ms_per_image * 1000)} (${st.share_pct ?? '—'}%)`;
+      out.push([
+        '6b. OCR pipeline: time per stage per image and its share (pipeline_stats deltas over the window)',
+        ['concurrency', 'pipeline per image', ...OCR_STAGES, 'model runs per image (det + cls + rec compute_infer)'],
+        oc.map((r) => {
+          const p = r.pipeline;
+          const m = r.stage_models;
+          const models = Object.values(m).map((x) => x.compute_infer_ms_per_image ?? 0);
+          return [r.concurrency, p.ms_per_image === null ? '—' : fmtUs(p.ms_per_image * 1000), ...OCR_STAGES.map((k) => cell(p.stages[k])), `${fmtUs(models.reduce((x, y) => x + y, 0) * 1000)} (${models.map((x) => round(x, 1)).join(' + ')} ms)`];
+        }),
+        [
+          'Stage times are wall time per image (stages of one page run one after another, so they add up to the pipeline time); shares are of their sum. decode = sharp decoding the page (waiting for a decode slot included); detection, direction and recognition each include their model\'s preprocessing, queue wait (lines and pages of concurrent requests batch), run and postprocessing (DB boxes, CTC); crop = cutting the line images.',
+          `Model runs per image: each stage model's compute_infer over the window ÷ pages (a batched run counted once, shared by the pages in it). ${oc.map((r) => `c=${r.concurrency}: ${Object.entries(r.stage_models).map(([k, x]) => `${k} ${x.calls} call(s) in ${x.executions} run(s), queue ${x.queue_ms_per_call ?? '—'} ms/call`).join('; ')}`).join('. ')}.`,
+        ],
+      ]);
+    }
+    const bad = im.runs.filter((r) => r.errors || r.wrong);
+    if (bad.length) out.at(-1)[3].push(`Failures: ${bad.map((r) => `${r.model} c=${r.concurrency}: ${r.errors} error(s), ${r.wrong} wrong (${r.first_error ?? r.first_wrong})`).join('; ')}.`);
+  }
   return out;
 }
 
@@ -714,6 +967,7 @@ function collectNoise(s) {
   if (s.batching) for (const l of s.batching.levels) for (const k of ['off', 'on']) l[k].cpu_rounds.forEach((c, i) => add(`batching ${k} c=${l.concurrency} #${i + 1}`, c));
   if (s.http) s.http.rounds.forEach((r, i) => { add(`http empty #${i + 1}`, r.empty.cpu); add(`http agent #${i + 1}`, r.agent.cpu); });
   if (s.compute) { add('compute agent', s.compute.agent.cpu); add('compute direct', s.compute.direct.cpu); }
+  if (s.images) for (const r of s.images.runs) add(`images ${r.model} c=${r.concurrency}`, r.cpu);
   return out;
 }
 
@@ -767,9 +1021,11 @@ async function main() {
   const profDir = OPT.profile ? fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-bench-profile-')) : undefined;
   let agent;
   let empty;
+  let imageAgent;
   try {
     step(`generating models into ${tmp}`);
     const { repo, models } = await buildRepository(tmp, { queueDelayUs: OPT.queueDelayUs });
+    const imageRepo = RUN(6) ? await buildImageRepository(tmp) : undefined;
 
     step('starting the agent and the empty route (child processes)');
     const nodeFlags = profDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, 'agent')] : [];
@@ -782,6 +1038,24 @@ async function main() {
     const emptyFlags = profDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, 'empty')] : [];
     empty = startNode('empty route', [...emptyFlags, path.join(ROOT, 'bench', 'empty-server.mjs')], { isReady: (o) => o.msg === 'empty server listening' });
     ortPids.push(agent.pid);
+    // Scenario 6's agent: the same command on the OCR repository (not profiled by --profile).
+    let imageReady;
+    const startImageAgent = () => {
+      const t0 = performance.now();
+      const argv = ['--models', imageRepo.repo, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--providers', 'cpu', ...OPT.agentArgs];
+      imageAgent = startNode('image agent', [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', ...argv], {
+        isReady: (o) => o.msg === 'gpu-agent listening' && typeof o.url === 'string',
+        guard: true,
+      });
+      ortPids.push(imageAgent.pid);
+      imageReady = imageAgent.ready.then(async (o) => {
+        const url = o.url.replace('localhost', '127.0.0.1');
+        await waitModelsReady(url, IMAGE_MODELS, 120_000);
+        return { url, ready_ms: round(performance.now() - t0) };
+      });
+      imageReady.catch(() => undefined);
+    };
+    if (RUN(6) && P.s6.startEarly) startImageAgent();
     const [a, e] = await Promise.all([agent.ready, empty.ready]);
     const agentUrl = a.url.replace('localhost', '127.0.0.1');
     const emptyUrl = e.url;
@@ -848,9 +1122,9 @@ async function main() {
     // Before each measured phase: wait (within a budget) for other processes to quieten down.
     const waits = [];
     let waitedTotal = 0;
-    const gate = async (phase) => {
+    const gate = async (phase, ours = pids) => {
       const maxWaitMs = Math.max(0, Math.min(P.quiet.maxWaitMs, P.quiet.totalMs - waitedTotal));
-      const w = await waitForQuiet(pids, { maxWaitMs, sampleMs: P.quiet.sampleMs, thresholdPct: 15 });
+      const w = await waitForQuiet(ours, { maxWaitMs, sampleMs: P.quiet.sampleMs, thresholdPct: 15 });
       waitedTotal += w.waited_ms;
       waits.push({ phase, ...w });
       if (!w.quiet) step(`${phase}: other processes still use ${w.foreign_pct}% of the machine; measuring anyway (reported as noise)`);
@@ -879,22 +1153,52 @@ async function main() {
       log('');
     };
     const scenario = async (key, title, fn) => {
-      log(title);
+      if (title) log(title);
       const w = await begin(key);
       scenarios[key] = await fn();
       await end(w);
       show(key);
     };
+    if (imageReady) {
+      const r = await imageReady;
+      step(`image agent ${r.url} (pid ${imageAgent.pid}) ready in ${r.ready_ms} ms, started with the first one; idle until scenario 6`);
+    }
     if (RUN(1)) {
-      if (OPT.keepAwake && !OPT.quick) await scenario('overhead_idle', '\n[1/5] overhead, idle CPUs', () => overhead(ctx, IDLE));
+      if (OPT.keepAwake && !OPT.quick) await scenario('overhead_idle', '\n[1/6] overhead, idle CPUs', () => overhead(ctx, IDLE));
       if (OPT.keepAwake) keepAwake();
-      await scenario('overhead', '\n[1/5] overhead', () => overhead(ctx, OPT.keepAwake ? AWAKE : IDLE));
+      await scenario('overhead', '\n[1/6] overhead', () => overhead(ctx, OPT.keepAwake ? AWAKE : IDLE));
       await stopSpinners(); // only the concurrency-1 latency scenario needs them: the others keep the cores busy
     }
-    if (RUN(2)) await scenario('batching', '[2/5] batching', () => batching(ctx));
-    if (RUN(3)) await scenario('http', '[3/5] HTTP efficiency', () => http(ctx));
-    if (RUN(4)) await scenario('compute', '[4/5] compute efficiency', () => compute(ctx));
-    if (RUN(5)) await scenario('cold', '[5/5] cold start', () => coldStart(ctx));
+    if (RUN(2)) await scenario('batching', '[2/6] batching', () => batching(ctx));
+    if (RUN(3)) await scenario('http', '[3/6] HTTP efficiency', () => http(ctx));
+    if (RUN(4)) await scenario('compute', '[4/6] compute efficiency', () => compute(ctx));
+    if (RUN(5)) await scenario('cold', '[5/6] cold start', () => coldStart(ctx));
+    if (RUN(6)) {
+      log('[6/6] images');
+      const early = Boolean(imageReady);
+      if (!early) {
+        step('images: starting the image agent (OCR models) for this scenario');
+        startImageAgent();
+      }
+      const [r, rendered] = await Promise.all([imageReady, renderImages()]);
+      step(`image agent ${r.url} (pid ${imageAgent.pid}, ${threadCount(imageAgent.pid)} threads) ready${early ? '' : ` in ${r.ready_ms} ms`}; test PNGs rendered (${rendered.line.bytes} B line, ${rendered.ocr.bytes} B page)`);
+      // The image agent is "agent" in this scenario's CPU accounting; the first agent and the
+      // empty route are idle and named apart so that they do not count as other processes.
+      const imagePids = { client: process.pid, agent: imageAgent.pid, 'agent of scenarios 1-5 (idle)': agent.pid, 'empty route (idle)': empty.pid };
+      const agentInfo = {
+        command: `node dist/src/cli.js serve --models <tmp>/models-images --host 127.0.0.1 --port 0 --log-level info --providers cpu${OPT.agentArgs.length ? ' ' + OPT.agentArgs.join(' ') : ''}`,
+        started: early ? 'early' : 'for this scenario',
+        ready_ms: r.ready_ms,
+        models: Object.fromEntries(IMAGE_MODELS.map((m) => [m, { config: imageRepo.configs[m], onnx_bytes: imageRepo.onnx_bytes[m] ?? null }])),
+      };
+      const ctx6 = { url: r.url, pid: imageAgent.pid, pids: imagePids, rendered, agentInfo, gate: (phase) => gate(phase, imagePids) };
+      await scenario('images', '', () => images(ctx6));
+      if (P.s6.abandonLast) {
+        // It is still reading the pages the last run left in flight: no drain.
+        step('images: stopping the image agent (without draining the abandoned requests)');
+        await stopChild(imageAgent, 300);
+      }
+    }
 
     const conditions = {
       cpus_allowed: { bench: cpusAllowed(process.pid), agent: cpusAllowed(agent.pid), empty: cpusAllowed(empty.pid) },
@@ -910,8 +1214,8 @@ async function main() {
     conditions.keep_awake = spinnerInfo;
     step('stopping the agent and the empty route');
     await stopSpinners();
-    const [agentExit, emptyExit] = await Promise.all([stopChild(agent), stopChild(empty)]);
-    conditions.exits = { agent: agentExit, empty: emptyExit };
+    const [agentExit, emptyExit, imageExit] = await Promise.all([stopChild(agent), stopChild(empty), imageAgent ? stopChild(imageAgent) : undefined]);
+    conditions.exits = { agent: agentExit, empty: emptyExit, ...(imageAgent ? { image_agent: imageExit } : {}) };
 
     const R = {
       mode: OPT.quick ? 'quick' : 'full',
@@ -952,7 +1256,7 @@ async function main() {
     else log(`results: ${writeResults(R).join(', ')}`);
     log(`bench took ${R.duration_s} s`);
   } finally {
-    await Promise.all([agent, empty].filter(Boolean).map((c) => stopChild(c, 3000)));
+    await Promise.all([agent, empty, imageAgent].filter(Boolean).map((c) => stopChild(c, 3000)));
     killAll();
     if (OPT.keep) log(`kept ${tmp}`);
   }
