@@ -11,7 +11,7 @@ import { AgentNodeController } from './node-controller.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import type { AgentConfig } from './config/schema.js';
 import { AgentError } from './errors.js';
-import { ortSessionFactory, type ProviderName, type SessionFactory } from './execution/ort-session.js';
+import { ortSessionFactory, type ProviderName, type SessionFactory, type SessionSettings } from './execution/ort-session.js';
 import type { NodeStatus } from './http/context.js';
 import { buildServer } from './http/server.js';
 import { AgentMetrics } from './metrics/registry.js';
@@ -29,6 +29,21 @@ export interface AgentDeps {
   readonly logger?: Logger;
   readonly memory?: MemoryProbe;
   readonly telemetry?: Telemetry;
+}
+
+/** The agent-wide session settings from the config (models may override them in their config). */
+export function sessionDefaults(config: AgentConfig): SessionSettings {
+  return {
+    providers: config.providers as ProviderName[],
+    cudaDeviceId: config.cudaDeviceId,
+    intraOpThreads: config.intraOpThreads,
+    interOpThreads: config.interOpThreads,
+    graphOptimizationLevel: config.graphOptimizationLevel,
+    executionMode: config.executionMode,
+    enableCpuMemArena: config.cpuMemArena,
+    enableMemPattern: config.memPattern,
+    thread: config.sessionThread,
+  };
 }
 
 export class Agent {
@@ -68,17 +83,7 @@ export class Agent {
       },
       defaults: {
         defaultMaxBatchSize: config.defaultMaxBatchSize,
-        session: {
-          providers: config.providers as ProviderName[],
-          cudaDeviceId: config.cudaDeviceId,
-          intraOpThreads: config.intraOpThreads,
-          interOpThreads: config.interOpThreads,
-          graphOptimizationLevel: config.graphOptimizationLevel,
-          executionMode: config.executionMode,
-          enableCpuMemArena: config.cpuMemArena,
-          enableMemPattern: config.memPattern,
-          thread: config.sessionThread,
-        },
+        session: sessionDefaults(config),
       },
     });
     this.metrics = new AgentMetrics({

@@ -1,14 +1,12 @@
 // The compute limit: onnxruntime-node called directly in the bench process, with the session
-// options the agent uses. src/execution/ort-session.ts builds them in ortOptions() (not
-// exported); this mirrors it field by field, from the AgentConfig that the agent's own
-// parseArgs + loadConfig (from dist/) make of the very argv and environment the agent child gets:
-//   executionProviders (the --providers list; the bench passes cpu), graphOptimizationLevel,
-//   executionMode, enableCpuMemArena, enableMemPattern, logSeverityLevel 3,
-//   intra/inter-op threads only when > 0 (0 = onnxruntime's default).
-// The bench's models set no per-model `parameters`, so no per-model override applies.
+// options the agent uses: the agent's own ortOptions(sessionDefaults(config)) (from dist/), for
+// the AgentConfig that its parseArgs + loadConfig make of the very argv and environment the agent
+// child gets. The bench's models set no per-model `parameters`, so no per-model override applies.
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { loadConfig, parseArgs } from '../../dist/src/index.js';
+import { sessionDefaults } from '../../dist/src/agent.js';
+import { ortOptions } from '../../dist/src/execution/ort-session.js';
 
 export function ortVersion() {
   const require = createRequire(import.meta.url);
@@ -20,16 +18,7 @@ let current;
 /** Set the options from the agent's `serve` argv (call before createSession). */
 export function useAgentArgv(serveArgv, env = process.env) {
   const c = loadConfig(parseArgs(serveArgv), env);
-  const opts = {
-    executionProviders: c.providers.map((p) => (p === 'cuda' ? { name: 'cuda', deviceId: c.cudaDeviceId } : 'cpu')),
-    graphOptimizationLevel: c.graphOptimizationLevel,
-    executionMode: c.executionMode,
-    enableCpuMemArena: c.cpuMemArena,
-    enableMemPattern: c.memPattern,
-    logSeverityLevel: 3,
-  };
-  if (c.intraOpThreads > 0) opts.intraOpNumThreads = c.intraOpThreads;
-  if (c.interOpThreads > 0) opts.interOpNumThreads = c.interOpThreads;
+  const opts = ortOptions(sessionDefaults(c), c.providers);
   current = opts;
   return opts;
 }

@@ -137,7 +137,8 @@ class OrtModelSession implements ModelSession {
   }
 }
 
-function ortOptions(settings: SessionSettings, providers: readonly ProviderName[]): ort.InferenceSession.SessionOptions {
+/** onnxruntime's session options for `settings`, trying `providers` in that order. */
+export function ortOptions(settings: SessionSettings, providers: readonly ProviderName[]): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: providers.map((p) => (p === 'cuda' ? { name: 'cuda', deviceId: settings.cudaDeviceId } : 'cpu')),
     graphOptimizationLevel: settings.graphOptimizationLevel,
