@@ -84,6 +84,31 @@ describe('model repository API', () => {
     for (const r of await during) expect(r.status).toBe(200);
   });
 
+  it('a new version comes up before the old one goes', async () => {
+    // identity_int16 v1 serves; v2 appears in the repository; a load switches to v2 without a failed request.
+    const { url } = await start({ loadModels: 'identity_int16' });
+    cpSync(path.join(repo, 'identity_int16', '1'), path.join(repo, 'identity_int16', '2'), { recursive: true });
+    const req = { inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'INT16', data: [1, -2, 3, -4] }] };
+    let stop = false;
+    const statuses: number[] = [];
+    const traffic = (async () => {
+      while (!stop) statuses.push((await postJson(`${url}/v2/models/identity_int16/infer`, req)).status);
+    })();
+    expect((await postJson(`${url}/v2/repository/models/identity_int16/load`, {})).status).toBe(200);
+    stop = true;
+    await traffic;
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const infer = await postJson(`${url}/v2/models/identity_int16/infer`, req);
+    expect(infer.json).toMatchObject({ model_version: '2', outputs: [{ data: [1, -2, 3, -4] }] });
+    const index = (await postJson(`${url}/v2/repository/index`, {})).json.filter((e: { name: string }) => e.name === 'identity_int16');
+    expect(index).toEqual([
+      { name: 'identity_int16', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' },
+      { name: 'identity_int16', version: '2', state: 'READY', reason: '' },
+    ]);
+    expect((await getJson(`${url}/v2/models/identity_int16`)).json.versions).toEqual(['2']);
+  });
+
   it('refuses bad load requests with the reason', async () => {
     const { url } = await start();
     let r = await postJson(`${url}/v2/repository/models/nope/load`, {});
