@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { keepFloat16AsUint16 } from '../src/execution/ort-session.js';
 import pkg from 'onnx-proto';
 import {
   IDENTITY_DTYPES,
@@ -13,6 +14,9 @@ import {
   generateCorruptModel,
   generateIdentityModels,
 } from '../scripts/generate-models.mjs';
+
+// As the agent does: float16 as Uint16Array also on Node >= 24 (see keepFloat16AsUint16).
+keepFloat16AsUint16(ort);
 
 const { onnx } = pkg;
 

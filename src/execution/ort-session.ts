@@ -11,6 +11,25 @@ import * as ort from 'onnxruntime-node';
 import { datatypeFromOrt, type Datatype, type OrtType, type TensorData } from './datatypes.js';
 import { SessionWorker, WorkerModelSession } from './worker-session.js';
 
+/**
+ * Node ≥ 24 has a global Float16Array; onnxruntime-common then turns float16 data into one,
+ * which onnxruntime-node 1.29's binding refuses ("Tensor.data must be a typed array (4 or
+ * Float16Array)"). Its type map is built once, lazily: build it while Float16Array is hidden,
+ * so float16 stays a Uint16Array of IEEE half bits, as on Node 20 and 22.
+ */
+export function keepFloat16AsUint16(ortModule: typeof ort): void {
+  const g = globalThis as { Float16Array?: unknown };
+  const saved = g.Float16Array;
+  if (saved === undefined) return;
+  try {
+    g.Float16Array = undefined;
+    new ortModule.Tensor('float16', new Uint16Array(1), [1]);
+  } finally {
+    g.Float16Array = saved;
+  }
+}
+keepFloat16AsUint16(ort);
+
 export type ProviderName = 'cuda' | 'cpu';
 export const PROVIDERS: readonly ProviderName[] = ['cuda', 'cpu'];
 

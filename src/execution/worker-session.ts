@@ -19,6 +19,11 @@ import type { ModelSession, ProviderName, RunInput, RunOutput, TensorSignature }
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
+// Same as keepFloat16AsUint16 in ort-session.ts: float16 stays Uint16Array on Node >= 24.
+if (globalThis.Float16Array) {
+  const saved = globalThis.Float16Array;
+  try { globalThis.Float16Array = undefined; new ort.Tensor('float16', new Uint16Array(1), [1]); } finally { globalThis.Float16Array = saved; }
+}
 let session;
 parentPort.on('message', async (m) => {
   try {
