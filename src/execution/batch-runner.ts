@@ -8,7 +8,7 @@ import type { PreparedRequest } from '../protocol/validate-request.js';
 import type { HostTensor } from '../protocol/tensor.js';
 import type { ModelSpec } from '../sessions/model-spec.js';
 import { allocate, elementCount, ortTypeOf, type NumericArray, type TensorData } from './datatypes.js';
-import type { ModelSession, RunInput, RunOutput } from './ort-session.js';
+import type { RunInput, RunOutput } from './ort-session.js';
 
 /** Outputs of one request, by output name. */
 export type RequestResult = ReadonlyMap<string, HostTensor>;

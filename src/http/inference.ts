@@ -5,9 +5,9 @@
  * dropped before it runs.
  */
 import type { ServerResponse } from 'node:http';
-import { invalid } from '../errors.js';
+import { AgentError, invalid } from '../errors.js';
 import { applyPostprocess, type Postprocessed } from '../postprocess/apply.js';
-import { hasImageInputs, preprocessImages } from '../preprocess/request.js';
+import { hasImageInputs, imageBytes, preprocessImages } from '../preprocess/request.js';
 import type { HostTensor, InferRequest, Parameters } from '../protocol/tensor.js';
 import { prepareRequest, type PreparedOutput } from '../protocol/validate-request.js';
 import type { ServedPipeline } from '../pipeline/served-pipeline.js';
@@ -37,6 +37,13 @@ function intParameter(params: Parameters, key: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(`request parameter '${key}' must be a non-negative integer`);
   return v;
+}
+
+/** New inference is refused while the node drains (503, retry in 5 s); other endpoints still answer. */
+export function refuseWhileDraining(ctx: HttpContext): void {
+  if (ctx.node.state === 'draining') {
+    throw new AgentError('UNAVAILABLE', `the node is not taking new requests (${ctx.node.reason})`, { retryAfterSeconds: 5 });
+  }
 }
 
 export async function runInference(ctx: HttpContext, served: ServedModel, decoded: InferRequest, signal: CancelSignal): Promise<InferenceResult> {
@@ -87,7 +94,7 @@ export async function runPipelineV2(pipe: ServedPipeline, req: InferRequest): Pr
     throw invalid(`input '${PIPELINE_INPUT}' must be BYTES of shape [n] or [n,1] (one encoded image per row)`);
   }
   const n = input.shape[0]!;
-  const results = await Promise.all(Array.from({ length: n }, (_, i) => pipe.run(input.raw?.[i] ?? Buffer.from((input.data as string[])[i]!, 'base64'), i)));
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => pipe.run(imageBytes(input, i), i)));
   const wanted = req.outputs?.map((o) => o.name) ?? [PIPELINE_OUTPUT];
   const unknown = wanted.find((w) => w !== PIPELINE_OUTPUT);
   if (unknown) throw invalid(`pipeline '${pipe.name}' has no output '${unknown}'; its output is '${PIPELINE_OUTPUT}'`);

@@ -37,7 +37,7 @@ export class AgentMetrics {
   readonly registry = new Registry();
   private readonly batchSize: Histogram<'model' | 'version'>;
 
-  constructor(private readonly sources: MetricsSources) {
+  constructor(sources: MetricsSources) {
     const r = this.registry;
     const models = () => sources.models.ready();
     const counterFrom = (name: string, help: string, value: (m: ReturnType<typeof models>[number]) => number) =>

@@ -22,7 +22,8 @@ export function hasImageInputs(spec: ModelSpec): boolean {
   return spec.inputs.some((i) => i.preprocess);
 }
 
-function imageBytes(t: HostTensor, i: number): Uint8Array {
+/** The encoded image in row `i` of a BYTES tensor: its raw bytes, or base64 from JSON. */
+export function imageBytes(t: HostTensor, i: number): Uint8Array {
   const raw = t.raw?.[i];
   if (raw) return raw;
   // JSON carries binary as base64 (the usual convention for bytes in JSON).

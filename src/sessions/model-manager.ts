@@ -27,7 +27,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { idleEntries, mib, planEviction, type PoolEntry } from './eviction.js';
 import { budgetFor, type Device, type MemoryProbe } from './memory.js';
-import { completeModelSpec, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
+import { completeModelSpec, instanceCount, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
 import { ServedModel } from './served-model.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -490,7 +490,7 @@ export class ModelManager {
     if (!reloading) this.setVersion(model.name, entry, { version, state: 'LOADING', reason: '', model: undefined });
     const started = clock.now();
     const file = ModelRepository.modelFile(model, version, config);
-    const instances = config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
+    const instances = instanceCount(config);
     const sessions: ModelSession[] = [];
     try {
       const fileBytes = statSync(file, { throwIfNoEntry: false })?.size ?? 0;

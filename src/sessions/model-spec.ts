@@ -168,6 +168,11 @@ function clientView(tensors: readonly TensorSpec[], maxBatchSize: number): Tenso
   });
 }
 
+/** Sessions to create: the instance groups' counts added up (Triton's default: one). */
+export function instanceCount(config: ModelConfig): number {
+  return config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
+}
+
 /** True when every input and output of the model has a variable first dimension. */
 export function hasBatchDimension(sig: { inputs: readonly TensorSignature[]; outputs: readonly TensorSignature[] }): boolean {
   const all = [...sig.inputs, ...sig.outputs];
@@ -200,7 +205,7 @@ export function completeModelSpec(
   const outputs = completeTensors('output', config.output, sig.outputs, maxBatchSize, source);
   // Like Triton's onnxruntime auto-complete: a batchable model without a config batches dynamically.
   const db = config.dynamic_batching ?? (autoBatch && maxBatchSize > 1 ? { preferred_batch_size: [], max_queue_delay_microseconds: 0, preserve_ordering: false, priority_levels: 0, default_priority_level: 0, default_queue_policy: QueuePolicySchema.parse({}) } : undefined);
-  const instances = config.instance_group?.reduce((n, g) => n + g.count, 0) || 1;
+  const instances = instanceCount(config);
   const toConfigTensor = (t: TensorSpec) => ({
     name: t.name,
     data_type: tritonTypeOf(t.datatype),
