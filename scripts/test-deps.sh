@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the test suite drives as real components (each issue that
+# names a real program adds it here). Idempotent: packages already present are not touched.
+# Without root or apt-get it only says what is missing; the tests that need a missing program
+# skip with a line naming it. Under CI (CI=true) a failed install fails the run, so a green CI
+# never hides a skipped component.
+set -euo pipefail
+
+# "<command that proves it is installed> <debian package>" per line.
+WANTED=(
+)
+
+missing=()
+for entry in "${WANTED[@]}"; do
+  cmd=${entry%% *}; pkg=${entry#* }
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "test-deps: not installing ${missing[*]} (needs root and apt-get); the tests that use them skip" >&2
+  exit 0
+fi
+echo "test-deps: installing ${missing[*]}" >&2
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+  echo "test-deps: apt-get could not install ${missing[*]}" >&2
+  [ "${CI:-}" = "true" ] && exit 1
+fi
+exit 0
