@@ -83,6 +83,7 @@ export class Agent {
       },
       defaults: {
         defaultMaxBatchSize: config.defaultMaxBatchSize,
+        strictGpu: config.strictGpu,
         session: sessionDefaults(config),
       },
     });

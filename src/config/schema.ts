@@ -82,6 +82,8 @@ export const ConfigSchema = z.object({
   providers: list(z.enum(PROVIDERS as [string, ...string[]])).default(['cuda', 'cpu'])
     .describe('execution providers in order of preference; each failure is logged, then the next is tried'),
   cudaDeviceId: int(0).default(0).describe('GPU index for the CUDA provider'),
+  strictGpu: bool.default(false)
+    .describe('refuse to load a model whose instance_group asks for KIND_GPU when no usable GPU runs it (default: fall back to the CPU with a warning)'),
   intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = its default: one per core)'),
   interOpThreads: int(0).default(0).describe('onnxruntime threads across operators (0 = its default)'),
   graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all')

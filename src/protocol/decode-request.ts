@@ -106,10 +106,11 @@ function decodeRequestedOutputs(v: unknown): RequestedOutput[] | undefined {
     const params = decodeParameters(o.parameters, `output '${o.name}'`);
     const b = params.binary_data;
     if (b !== undefined && typeof b !== 'boolean') throw invalid(`output '${o.name}' parameter 'binary_data' must be a boolean`);
-    if (params.classification !== undefined) {
-      throw invalid(`output '${o.name}': the classification extension is not supported; request the raw tensor`);
+    const k = params.classification;
+    if (k !== undefined && (typeof k !== 'number' || !Number.isInteger(k) || k < 1)) {
+      throw invalid(`output '${o.name}' parameter 'classification' must be an integer ≥ 1 (the number of classes to return)`);
     }
-    return { name: o.name, binary: b };
+    return k === undefined ? { name: o.name, binary: b } : { name: o.name, binary: b, classification: k };
   });
 }
 

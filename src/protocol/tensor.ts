@@ -17,6 +17,8 @@ export interface RequestedOutput {
   readonly name: string;
   /** Send this output as binary (binary tensor data extension); undefined = follow the request default. */
   readonly binary: boolean | undefined;
+  /** Classification extension: return the top k classes as "score:index[:label]" strings. */
+  readonly classification?: number;
 }
 
 /** A decoded V2 inference request, before it is checked against a model. */

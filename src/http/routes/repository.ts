@@ -3,7 +3,7 @@
  * unload. Both block until the model is READY or gone, as Triton's do.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { AgentError, invalid } from '../../errors.js';
+import { AgentError, invalid, messageOf, TRITON_MESSAGES } from '../../errors.js';
 import { jsonBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 
@@ -48,7 +48,13 @@ export const repositoryRoutes = (ctx: HttpContext): FastifyPluginAsync => async 
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/load', async (req) => {
     checkMode();
-    const config = configParameter(objectBody(jsonBody(req)));
+    let config: unknown;
+    try {
+      config = configParameter(objectBody(jsonBody(req)));
+    } catch (err) {
+      // Clients (NVIDIA's model-control example) look for "failed to load" in any load error.
+      throw new AgentError('INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(req.params.model, messageOf(err)));
+    }
     await ctx.models.load(req.params.model, config);
     return {};
   });
