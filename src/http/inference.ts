@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { AgentError, invalid } from '../errors.js';
 import { applyPostprocess, type Postprocessed } from '../postprocess/apply.js';
 import { hasImageInputs, imageBytes, preprocessImages } from '../preprocess/request.js';
-import type { HostTensor, InferRequest, Parameters } from '../protocol/tensor.js';
+import type { HostTensor, InferRequest, Parameters, ShmPlace } from '../protocol/tensor.js';
 import { prepareRequest, type PreparedOutput } from '../protocol/validate-request.js';
 import { classifyOutput } from '../protocol/classification-extension.js';
 import type { ServedPipeline } from '../pipeline/served-pipeline.js';
@@ -17,7 +17,7 @@ import type { HttpContext } from './context.js';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
 
 export interface InferenceResult {
-  readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined }[];
+  readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined; readonly shm?: ShmPlace | undefined }[];
 }
 
 /**
@@ -68,7 +68,7 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
       if (o.classification !== undefined && !post) {
         return { tensor: classifyOutput(tensor, o.classification, served.spec.maxBatchSize > 0, served.dictionaries.get(o.name)), binary: o.binary, post };
       }
-      return { tensor: post?.tensor ?? tensor, binary: o.binary, post };
+      return { tensor: post?.tensor ?? tensor, binary: o.binary, post, shm: o.shm };
     }),
   };
 }

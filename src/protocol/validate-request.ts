@@ -7,13 +7,15 @@ import { invalid } from '../errors.js';
 import { elementCount, elementSize } from '../execution/datatypes.js';
 import type { ModelSpec } from '../sessions/model-spec.js';
 import { decodeBinary } from './decode-request.js';
-import type { HostTensor, InferRequest } from './tensor.js';
+import type { HostTensor, InferRequest, ShmPlace } from './tensor.js';
 
 export interface PreparedOutput {
   readonly name: string;
   readonly binary: boolean;
   /** Classification extension: top k as strings (see classification-extension.ts). */
   readonly classification?: number;
+  /** System shared memory: where the output goes instead of the response body. */
+  readonly shm?: ShmPlace;
 }
 
 /** A request ready for the batcher. */
@@ -92,7 +94,7 @@ function resolveOutputs(req: InferRequest, spec: ModelSpec): PreparedOutput[] {
       throw invalid(`model '${spec.name}' has no output '${o.name}'; its outputs are ${spec.outputs.map((s) => s.name).join(', ')}`);
     }
     const binary = o.binary ?? req.binaryOutputDefault;
-    return o.classification === undefined ? { name: o.name, binary } : { name: o.name, binary, classification: o.classification };
+    return { name: o.name, binary, ...(o.classification !== undefined ? { classification: o.classification } : {}), ...(o.shm ? { shm: o.shm } : {}) };
   });
 }
 

@@ -436,7 +436,7 @@ export class ModelManager {
     if (config.platform === 'ocr_pipeline') return this.loadPipeline(entry, model, config, source);
     const wanted = ModelRepository.servedVersions(model, config);
     if (wanted.length === 0) {
-      entry.failure = `no version folder with a model file matches the version policy (found versions: ${model.versions.join(', ') || 'none'})`;
+      entry.failure = `no version folder with a model file matches the version policy (found versions: ${model.versions.join(', ') || 'none'}); ${ModelRepository.placementHint(model, config)}`;
       throw new AgentError('INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, entry.failure));
     }
     entry.failure = undefined;
@@ -520,7 +520,7 @@ export class ModelManager {
     const sessions: ModelSession[] = [];
     try {
       const fileBytes = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-      if (fileBytes === 0) throw new Error(`model file ${file} is missing or empty`);
+      if (fileBytes === 0) throw new Error(`model file ${file} is missing or empty; ${ModelRepository.placementHint(model, config, version)}`);
       const estimate = entry.lastBytes ?? fileBytes * instances;
       await this.makeRoom(this.predictDevice(session), estimate, model.name);
       logger.info({ model: model.name, version, file, providers: session.providers }, 'loading model');
