@@ -163,6 +163,12 @@ describe('simple_http_infer_client.py', () => {
     expect(r.header.error).toMatch(/^Request for unknown model: 'wrong_model_name' is not found \(/);
   });
 
+  it("an unknown version: Triton's wording, 404", async () => {
+    const r = await getJson(`${url}/v2/models/simple/versions/9`);
+    expect(r.status).toBe(404);
+    expect(r.json.error).toMatch(/^Request for unknown model: 'simple' version 9 is not found \(model 'simple' has no loaded version 9; served: 1\)$/);
+  });
+
   it('simple_int8: the same add/sub in INT8 (binary both ways)', async () => {
     const a = Int8Array.from({ length: 16 }, (_, i) => i);
     const b = new Int8Array(16).fill(1);
@@ -279,7 +285,9 @@ describe('simple_http_model_control.py', () => {
 
   it('unload: not ready; loading a wrong model name fails with "failed to load"', async () => {
     expect((await postJson(`${url}/v2/repository/models/simple/unload`, {})).status).toBe(200);
-    expect((await fetch(`${url}/v2/models/simple/ready`)).status).not.toBe(200);
+    const notReady = await getJson(`${url}/v2/models/simple/ready`);
+    expect(notReady.status).toBe(400);
+    expect(notReady.json.error).toMatch(/^Request for unknown model: 'simple' version 1 is not at ready state \(/);
     const wrong = await postJson(`${url}/v2/repository/models/wrong_model_name/load`, {});
     expect(wrong.status).toBe(404);
     expect(wrong.json.error).toContain('failed to load');
