@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { AgentError, invalid } from '../../errors.js';
 import { jsonBody } from '../body.js';
 import type { HttpContext } from '../context.js';
+import { asAgentError, pullParameters } from '../../sources/http-parameters.js';
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
@@ -21,7 +22,8 @@ function configParameter(body: Record<string, unknown>): unknown {
   const p = params as Record<string, unknown>;
   for (const key of Object.keys(p)) {
     if (key.startsWith('file:')) throw invalid(`load parameter '${key}': uploading model files is not supported; put the model in the repository folder`);
-    if (key !== 'config') throw invalid(`unknown load parameter '${key}'; only 'config' is accepted`);
+    if (key === 'source' || key === 'version') continue; // pulls: see pullParameters
+    if (key !== 'config') throw invalid(`unknown load parameter '${key}'; accepted: 'config', 'source' (a model manifest), 'version' (roll back to a pulled version)`);
   }
   const config = p.config;
   if (config === undefined || typeof config === 'object') return config;
@@ -43,12 +45,21 @@ export const repositoryRoutes = (ctx: HttpContext): FastifyPluginAsync => async 
   app.post('/v2/repository/index', async (req) => {
     const body = objectBody(jsonBody(req));
     if (body.ready !== undefined && typeof body.ready !== 'boolean') throw invalid("'ready' must be a boolean");
-    return ctx.models.index(body.ready === true);
+    const index = await ctx.models.index(body.ready === true);
+    return ctx.pulls ? ctx.pulls.decorateIndex(index, body.ready === true) : index;
   });
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/load', async (req) => {
     checkMode();
-    const config = configParameter(objectBody(jsonBody(req)));
+    const body = objectBody(jsonBody(req));
+    const pull = pullParameters(req.params.model, body);
+    if (pull) {
+      if (!ctx.pulls) throw new AgentError('UNIMPLEMENTED', 'this server has no model puller');
+      const pulls = ctx.pulls;
+      await asAgentError(() => (pull.source ? pulls.pullAndLoad(pull.source, 'api') : pulls.rollback(req.params.model, pull.version, 'api')));
+      return {};
+    }
+    const config = configParameter(body);
     await ctx.models.load(req.params.model, config);
     return {};
   });
