@@ -2,7 +2,8 @@
  * hf://<owner>/<repo>[@<revision>]/<path>: a file of a Hugging Face repository through its
  * resolve route, `<HF_ENDPOINT>/<owner>/<repo>/resolve/<revision>/<path>` (HF_ENDPOINT defaults
  * to https://huggingface.co; a mirror or a local server can stand in). HF_TOKEN, when set, is
- * sent as a bearer token to that endpoint only (the redirect to the content host gets none).
+ * sent as a bearer token to the resolve URL only (the redirect to the content URL, pre-signed,
+ * gets none — even on the same host, as a local mirror may serve both).
  * The resolve answer carries X-Linked-Etag (the LFS sha256) on its redirect: when it disagrees
  * with the manifest the pull stops before downloading — the manifest's digest still decides.
  */
@@ -36,7 +37,7 @@ export function hfAdvertisedSha256(headers: OpenedBody['firstHeaders']): string 
 
 export async function openHf(uri: string, expectedSha256: string, env: NodeJS.ProcessEnv, opts: Omit<GetOptions, 'headers'>): Promise<OpenedBody> {
   const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
-  const opened = await openHttp(hfResolveUrl(uri, env), { ...opts, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const opened = await openHttp(hfResolveUrl(uri, env), { ...opts, headers: token ? { authorization: `Bearer ${token}` } : {}, credentialsFirstHopOnly: true });
   const advertised = hfAdvertisedSha256(opened.firstHeaders);
   if (advertised && advertised !== expectedSha256) {
     opened.body.destroy();

@@ -32,6 +32,8 @@ export interface GetOptions {
   readonly maxRedirects?: number;
   /** No response headers within this time is a stall. */
   readonly connectTimeoutMs?: number;
+  /** Send credentials to the first URL only, even when a redirect stays on its host (Hugging Face). */
+  readonly credentialsFirstHopOnly?: boolean;
 }
 
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
@@ -86,7 +88,7 @@ export async function openHttp(start: URL, opts: GetOptions): Promise<OpenedBody
       if (hop >= (opts.maxRedirects ?? 5)) throw new PullError(`too many redirects from ${redactUri(start.href)}`, 'http', false);
       const next = new URL(res.headers.location, url);
       // Credentials are for the origin that asked for them; a redirect target gets none.
-      if (next.host !== url.host) {
+      if (next.host !== url.host || opts.credentialsFirstHopOnly) {
         const { authorization: _a, ...rest } = headers;
         headers = Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('x-amz-')));
       }
