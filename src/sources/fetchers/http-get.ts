@@ -66,7 +66,8 @@ function parseContentRange(v: string | undefined): { start: number; total: numbe
 export async function openHttp(start: URL, opts: GetOptions): Promise<OpenedBody> {
   let url = start;
   let headers: Record<string, string> = { ...opts.headers, 'user-agent': 'gpu-node-agent', 'accept-encoding': 'identity' };
-  if (opts.offset > 0) {
+  // A signed request (S3) brings its own Range/If-Range, part of the signature.
+  if (opts.offset > 0 && headers.range === undefined) {
     headers.range = `bytes=${opts.offset}-`;
     if (opts.ifRange) headers['if-range'] = opts.ifRange;
   }

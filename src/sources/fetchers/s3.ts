@@ -82,9 +82,5 @@ export function openS3(uri: string, env: NodeJS.ProcessEnv, opts: Omit<GetOption
     const signed = aws4.sign({ host: url.host, path: `${url.pathname}${url.search}`, method: 'GET', service: 's3', region, headers }, credentials);
     for (const [k, v] of Object.entries(signed.headers ?? {})) headers[k.toLowerCase()] = String(v);
   }
-  // The Range/If-Range are already in the signed headers: pass offset 0 so openHttp adds nothing.
-  return openHttp(url, { ...opts, headers, offset: 0 }).then((o) => {
-    if (opts.offset > 0 && o.status === 206) return { ...o, offset: opts.offset };
-    return o;
-  });
+  return openHttp(url, { ...opts, headers });
 }
