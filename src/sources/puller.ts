@@ -156,7 +156,8 @@ export class ModelPuller {
           }
           report();
         }, () => {
-          if (unique.every((u) => done.get(u.sha256) === totals.get(u.sha256))) {
+          // VERIFYING once every file has all its bytes (the others may still be streaming).
+          if (unique.every((u) => totals.get(u.sha256) !== undefined && done.get(u.sha256) === totals.get(u.sha256))) {
             progress.state = 'VERIFYING';
             report();
           }
