@@ -20,7 +20,7 @@ import { openSource, type SourceOpener } from './fetchers/open-source.js';
 import { manifestDigest, type Manifest } from './manifest.js';
 import { DEFAULT_RETRY, RateMeter, planCacheEviction, shouldReport, type RetrySettings } from './policy.js';
 import { RecordStore, recordFiles, sourceOf, type PullRecord, type Requester } from './records.js';
-import { envSecrets, scrub } from './redact.js';
+import { envSecrets, redactUri, scrub } from './redact.js';
 import { activateVersion, buildVersionFolder, isFreeModelDir, removeVersionFolder } from './version-folder.js';
 
 export type PullState = 'DOWNLOADING' | 'VERIFYING' | 'UNAVAILABLE';
@@ -113,6 +113,11 @@ export class ModelPuller {
   private async doPull(manifest: Manifest, digest: string, by: Requester): Promise<PullRecord> {
     const { logger, clock } = this.opts;
     const key = `${manifest.name}/${manifest.version}`;
+    // Refused up front, even when the blob happens to be cached: the policy is about the manifest.
+    const plain = manifest.files.find((f) => /^http:\/\//i.test(f.uri));
+    if (plain && !this.opts.allowHttp) {
+      throw new PullError(`refusing plain http:// for ${redactUri(plain.uri)} (${plain.path}): bytes and credentials would travel unencrypted; use https:// or start with --allow-http`, 'refused', false);
+    }
     const existing = await this.records.get(manifest.name, manifest.version);
     if (!existing && !(await this.records.hasModel(manifest.name)) && !(await isFreeModelDir(this.modelDir(manifest.name)))) {
       throw new PullError(`the model folder ${this.modelDir(manifest.name)} exists and was not created by a pull; pull under another name or remove it`, 'refused', false);
