@@ -20,6 +20,9 @@ import { z } from 'zod';
 
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
+/** The accepted paths as one pattern (the same rule as pathProblem, for the JSON Schema). */
+export const PATH_PATTERN = /^(?![A-Za-z]:)[^/\\\0.][^/\\\0]*(\/[^/\\\0.][^/\\\0]*)*$/;
+
 /** Why a relative path is refused, or undefined when it is acceptable. */
 export function pathProblem(p: string): string | undefined {
   if (p.length === 0) return 'the path is empty';
@@ -103,6 +106,10 @@ export function manifestDigest(m: Manifest): string {
 /** The manifest as a JSON Schema (draft 2020-12), written next to the coordinator protocol's. */
 export function manifestJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(ManifestSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  // pathProblem() as a pattern, for validators that only read the JSON Schema: segments that
+  // do not start with '.', no empty segment, no backslash or NUL, no leading '/' or drive letter.
+  const file = (schema.$defs as Record<string, { properties: Record<string, Record<string, unknown>> }> | undefined)?.ManifestFile;
+  if (file) file.properties.path = { ...file.properties.path, pattern: PATH_PATTERN.source, maxLength: 512 };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'urn:gpu-node-agent:model-manifest:v1',

@@ -102,3 +102,23 @@ describe('redaction', () => {
     expect(scrub('token hf_abcdef in text', ['hf_abcdef'])).toBe('token *** in text');
   });
 });
+
+describe('manifest JSON Schema', () => {
+  it('its path pattern accepts and refuses what pathProblem does', async () => {
+    const { PATH_PATTERN } = await import('../../src/sources/manifest.js');
+    for (const ok of ['model.onnx', 'a/b/c.data', 'labels.txt', 'x..y']) expect([ok, PATH_PATTERN.test(ok), pathProblem(ok)]).toEqual([ok, true, undefined]);
+    for (const bad of ['../x', 'a/../b', '/etc/passwd', 'C:/x', 'a\\b', './m', 'a//b', '.hidden', 'a/', '']) {
+      expect([bad, PATH_PATTERN.test(bad)]).toEqual([bad, false]);
+      expect(pathProblem(bad)).toBeDefined();
+    }
+  });
+});
+
+describe('docs/model-manifest.schema.json', () => {
+  it('is up to date with the zod schema (regenerate: npm run build && node scripts/gen-manifest-schema.mjs)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { manifestJsonSchema } = await import('../../src/sources/manifest.js');
+    const file = readFileSync(new URL('../../docs/model-manifest.schema.json', import.meta.url), 'utf8');
+    expect(file).toBe(`${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
+  });
+});
