@@ -218,6 +218,7 @@ export class ModelPuller {
         onProgress: (d, t) => listeners.forEach((l) => l(d, t)),
         onVerifying: () => verifying.forEach((l) => l()),
         ...(this.opts.onBytes ? { onBytes: this.opts.onBytes } : {}),
+        onResume: (fromByte) => this.opts.logger.info({ file: f.path, sha256: f.sha256, fromByte }, 'resuming download from what is on disk'),
         onRetry: (err, attempt, delayMs) => this.opts.logger.warn({ file: f.path, attempt, delayMs, err: scrub(err.message, this.secrets) }, 'download interrupted; retrying'),
       }).finally(() => this.flights.delete(f.sha256));
       flight = { promise, listeners, verifying };

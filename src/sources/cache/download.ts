@@ -50,6 +50,8 @@ export interface DownloadDeps {
   readonly onBytes?: (n: number) => void;
   /** A retry is about to happen (logged by the caller). */
   readonly onRetry?: (err: PullError, attempt: number, delayMs: number) => void;
+  /** An attempt starts from a byte kept by an earlier one (this process or a killed one). */
+  readonly onResume?: (fromByte: number) => void;
   /** The download finished transferring and is being verified. */
   readonly onVerifying?: () => void;
 }
@@ -145,6 +147,7 @@ async function attemptOnce(req: BlobRequest, deps: DownloadDeps, countFetched: (
   const startedKept = kept;
   if (req.size === undefined || kept < req.size) {
     await checkDisk(deps, (req.size ?? 0) - kept, req.label);
+    if (kept > 0) deps.onResume?.(kept);
     const side = await store.readSidecar(req.sha256);
     const opened = await deps.open({ uri: req.uri, sha256: req.sha256, offset: kept, ifRange: side?.etag, allowHttp: deps.allowHttp, env: deps.env, signal: deps.signal });
     if (opened.status === 200 && kept > 0) {
