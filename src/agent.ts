@@ -113,7 +113,7 @@ export class Agent {
       onProgress: (p) => this.link?.sendEvent({
         kind: 'model_state', model: p.name, version: String(p.version), state: p.state,
         ...(p.reason ? { reason: p.reason.slice(0, 4000) } : {}),
-        progress: { bytesDone: p.bytesDone, ...(p.bytesTotal !== undefined ? { bytesTotal: p.bytesTotal } : {}), rateBytesPerSecond: p.rateBytesPerSecond, ...(p.etaSeconds !== undefined ? { etaSeconds: p.etaSeconds } : {}) },
+        progress: { bytesDone: p.bytesDone, ...(p.bytesTotal !== undefined ? { bytesTotal: p.bytesTotal } : {}), rateBytesPerSecond: Math.round(p.rateBytesPerSecond), ...(p.etaSeconds !== undefined ? { etaSeconds: Math.round(p.etaSeconds * 10) / 10 } : {}) },
       }),
     });
   }

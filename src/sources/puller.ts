@@ -130,11 +130,13 @@ export class ModelPuller {
     };
     this.progressByKey.set(key, progress);
     const meter = new RateMeter();
+    // Bytes that came from the cache, not the network: counted as done, never as speed.
+    let cachedBytes = 0;
     let lastReport: number | undefined;
     let lastState: PullState | undefined;
     const report = () => {
       const now = clock.now();
-      meter.record(now, progress.bytesDone);
+      meter.record(now, progress.bytesDone - cachedBytes);
       progress.rateBytesPerSecond = meter.rate();
       progress.etaSeconds = meter.etaSeconds(progress.bytesDone, progress.bytesTotal);
       if (!shouldReport(lastReport, now, this.opts.progressIntervalMs ?? 250, progress.state !== lastState)) return;
@@ -171,6 +173,7 @@ export class ModelPuller {
           const bytes = (await this.blobs.list()).find((b) => b.hex === f.sha256)?.bytes ?? f.size ?? 0;
           done.set(f.sha256, bytes);
           totals.set(f.sha256, bytes);
+          cachedBytes += bytes;
         }
       }));
       progress.state = 'VERIFYING';
