@@ -69,6 +69,8 @@ describe('load API with a source manifest', () => {
       name: 'add_sub', version: '1', state: 'READY',
       provenance: expect.objectContaining({ manifest_digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), source: `${server.url}/add_sub/model.onnx`, pulled_by: 'api' }),
     })]);
+    const meta = (await getJson(`${agent.url}/v2/models/add_sub`)).json;
+    expect(meta.provenance).toEqual(index[0].provenance);
     // The config came from the manifest's config.pbtxt (max_batch_size 64).
     expect((await getJson(`${agent.url}/v2/models/add_sub/config`)).json.max_batch_size).toBe(64);
     const metrics = parseMetrics(await (await fetch(`${agent.url}/metrics`)).text());
