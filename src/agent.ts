@@ -19,6 +19,7 @@ import { createDecodeQueue, type DecodeQueue } from './preprocess/image.js';
 import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
+import { createPullService, type PullService } from './sources/index.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { RepositoryPoller } from './repository/poller.js';
 import { createLogger, type Logger } from './util/logger.js';
@@ -56,6 +57,8 @@ export class Agent {
   /** Image decoding across all requests (bounded: see preprocess/image.ts). */
   readonly decodeQueue: DecodeQueue;
   readonly telemetry: Telemetry;
+  /** Pulls of models by manifest (load API `source`, coordinator load_model/rollback_model). */
+  readonly pulls: PullService;
   /** The coordinator link, when --coordinator-url is set and the agent has started. */
   link: CoordinatorLink | undefined;
   private server: FastifyInstance | undefined;
@@ -111,6 +114,14 @@ export class Agent {
       },
       coordinatorConnected: () => (this.link ? (this.link.status().connected ? 1 : 0) : undefined),
     });
+    this.pulls = createPullService({
+      config, models: this.models, logger: this.logger, clock: deps.clock ?? systemClock, registry: this.metrics.registry,
+      onProgress: (p) => this.link?.sendEvent({
+        kind: 'model_state', model: p.name, version: String(p.version), state: p.state,
+        ...(p.reason ? { reason: p.reason.slice(0, 4000) } : {}),
+        progress: { bytesDone: p.bytesDone, ...(p.bytesTotal !== undefined ? { bytesTotal: p.bytesTotal } : {}), rateBytesPerSecond: Math.round(p.rateBytesPerSecond), ...(p.etaSeconds !== undefined ? { etaSeconds: Math.round(p.etaSeconds * 10) / 10 } : {}) },
+      }),
+    });
   }
 
   /** Host memory from the OS; GPU memory from nvidia-smi (the GPU the CUDA provider uses). */
@@ -142,7 +153,7 @@ export class Agent {
     if (inv.reason) this.logger.info({ reason: inv.reason }, 'no GPU telemetry');
     else this.logger.info({ gpus: inv.gpus.map((g) => `${g.index}: ${g.name}`), driver: inv.driverVersion, cuda: inv.cudaVersion }, 'GPUs found');
     this.server = await buildServer(
-      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics,
+      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics, pulls: this.pulls,
         images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } },
       this.logger,
     );
@@ -206,6 +217,7 @@ export class Agent {
     const grace = this.config.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace)));
+    this.pulls.puller.destroy(); // downloads stop; what they fetched stays for the next start
     const timedOut = await Promise.race([this.drain('shutting down').then(() => false), expired]);
     clearTimeout(timer);
     if (timedOut) {
@@ -227,6 +239,7 @@ export class Agent {
     this.node.state = 'draining';
     this.node.reason = 'stopped';
     await this.poller?.close();
+    this.pulls.puller.destroy();
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
     await this.server?.close();
     await this.telemetry.close();

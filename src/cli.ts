@@ -8,6 +8,7 @@ import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.
 import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
 import { startCoordinator } from './coordinator/server.js';
 import { coordinatorCheck, formatChecks, gpuCheck, runDoctor } from './doctor.js';
+import { cacheCommand, pullCommand } from './sources/cli.js';
 import { createLogger } from './util/logger.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -25,6 +26,8 @@ function usage(): string {
     '  gpu-agent serve [options]     start the agent',
     '  gpu-agent doctor [--json]     check this host (node, onnxruntime, providers, GPUs, models, port, token)',
     '  gpu-agent coordinator [--port 9000] [--token T]   run the reference coordinator',
+    '  gpu-agent pull <uri> --sha256 <hex> --name <model> [--version N] | pull --manifest <file>   fetch a model into the cache and the repository',
+    '  gpu-agent cache ls|verify|gc  the pulled-model blob cache',
     '  gpu-agent --version',
     '',
     'Options (flag > environment > --config file > default):',
@@ -122,6 +125,12 @@ async function main(argv: readonly string[]): Promise<void> {
       return doctor(rest);
     case 'coordinator':
       return coordinator(rest);
+    case 'pull':
+      process.exitCode = await pullCommand(rest);
+      return;
+    case 'cache':
+      process.exitCode = await cacheCommand(rest);
+      return;
     case '--version':
     case 'version':
       console.log(AGENT_VERSION);
@@ -133,7 +142,7 @@ async function main(argv: readonly string[]): Promise<void> {
       console.log(usage());
       return;
     default:
-      throw new ConfigError(`unknown command '${command}'; commands: serve, doctor, coordinator, version, help`);
+      throw new ConfigError(`unknown command '${command}'; commands: serve, doctor, coordinator, pull, cache, version, help`);
   }
 }
 

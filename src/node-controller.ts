@@ -8,6 +8,7 @@ import type { Agent } from './agent.js';
 import type { NodeController, NodeDescription, NodeHeartbeat } from './coordinator/link.js';
 import { ThroughputMeter } from './coordinator/throughput.js';
 import { AgentError } from './errors.js';
+import type { Manifest } from './sources/manifest.js';
 
 export class AgentNodeController implements NodeController {
   private readonly meter = new ThroughputMeter();
@@ -24,7 +25,7 @@ export class AgentNodeController implements NodeController {
   async describe(): Promise<NodeDescription> {
     const { agent } = this;
     const inventory = agent.telemetry.inventory();
-    const index = await agent.models.index();
+    const index = await agent.pulls.decorateIndex(await agent.models.index(), false);
     const models = index.map((e) => {
       const served = e.version ? agent.models.ready().find((m) => m.spec.name === e.name && String(m.spec.version) === e.version) : undefined;
       return {
@@ -33,6 +34,8 @@ export class AgentNodeController implements NodeController {
         state: e.state ?? 'UNAVAILABLE',
         ...(e.state ? (e.reason ? { reason: e.reason } : {}) : { reason: 'not loaded' }),
         ...(served ? { provider: served.provider } : {}),
+        ...(e.progress ? { progress: { bytesDone: e.progress.bytes_done, ...(e.progress.bytes_total !== undefined ? { bytesTotal: e.progress.bytes_total } : {}), rateBytesPerSecond: e.progress.rate_bytes_per_second, ...(e.progress.eta_seconds !== undefined ? { etaSeconds: e.progress.eta_seconds } : {}) } } : {}),
+        ...(e.provenance ? { provenance: { manifestDigest: e.provenance.manifest_digest, source: e.provenance.source } } : {}),
       };
     });
     const budget = agent.models.memoryReport().find((r) => r.device === (inventory.gpus.length ? 'gpu' : 'host'))?.budgetBytes;
@@ -77,9 +80,19 @@ export class AgentNodeController implements NodeController {
     }
   }
 
-  async loadModel(name: string): Promise<void> {
+  async loadModel(name: string, source?: Manifest): Promise<void> {
     this.checkMode();
-    await this.agent.models.load(name);
+    if (!source) {
+      await this.agent.models.load(name);
+      return;
+    }
+    if (source.name !== name) throw new AgentError('INVALID_ARGUMENT', `the source manifest is for model '${source.name}', the command for '${name}'`);
+    await this.agent.pulls.pullAndLoad(source, 'coordinator');
+  }
+
+  async rollbackModel(name: string, version?: number): Promise<void> {
+    this.checkMode();
+    await this.agent.pulls.rollback(name, version, 'coordinator');
   }
 
   async unloadModel(name: string): Promise<void> {

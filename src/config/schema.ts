@@ -61,7 +61,7 @@ export const ConfigSchema = z.object({
     .describe('HTTP URL the coordinator and clients should use to reach this agent (default: the listening address)'),
   labels: list(z.string().regex(/^[^=,\s]+=[^,]*$/, 'labels are key=value pairs, e.g. zone=eu-1,gpu=h100')).default([])
     .describe('labels sent to the coordinator, comma-separated key=value'),
-  stateDir: z.string().min(1).default('.gpu-agent').describe('folder for the node id (kept across restarts)'),
+  stateDir: z.string().min(1).default('.gpu-agent').describe('folder for the node id and the pulled-model cache (blobs/, pulls/), kept across restarts'),
   heartbeatIntervalMs: int(100).default(5000).describe('heartbeat interval to the coordinator'),
   memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
     .transform((v, ctx) => {
@@ -97,6 +97,21 @@ export const ConfigSchema = z.object({
   memPattern: bool.default(true).describe('onnxruntime memory pattern optimisation'),
   defaultMaxBatchSize: int(1).default(16)
     .describe('max_batch_size given to batchable models whose config sets none'),
+  cacheBudget: z.union([z.literal('none'), z.number().int().positive(), z.string()])
+    .transform((v, ctx) => {
+      if (v === 'none' || typeof v === 'number') return v;
+      const b = parseBytes(v);
+      if (b === undefined || b <= 0) {
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a size; write e.g. 50GiB, 800M, a number of bytes, or none` });
+        return z.NEVER;
+      }
+      return b;
+    })
+    .default('none')
+    .describe('disk the pulled-model blob cache (<state-dir>/blobs) may take; least recently used blobs no loaded or pinned model needs are evicted (none = no limit)'),
+  allowHttp: bool.default(false).describe('allow plain http:// model sources (and S3/HF endpoints); https:// only otherwise'),
+  pullStallSeconds: int(1).default(30).describe('a model download with no bytes for this long is dropped and retried'),
+  pullRetries: int(0, 100).default(6).describe('retries of an interrupted model download (backoff 1 s, 2 s, 4 s … up to 30 s)'),
 }).strict().superRefine((c, ctx) => {
   if (c.providers.length === 0) ctx.addIssue({ code: 'custom', path: ['providers'], message: 'name at least one provider, e.g. --providers cpu' });
 });
@@ -118,7 +133,7 @@ export function envOf(key: string): string {
 
 /** Keys whose flag takes no value (`--insecure` means true). */
 export function isBooleanKey(key: string): boolean {
-  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad'].includes(key);
+  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad', 'allowHttp'].includes(key);
 }
 
 export function describeKey(key: ConfigKey): string {

@@ -26,6 +26,7 @@ import type { z } from 'zod';
 import { messageOf } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Manifest } from '../sources/manifest.js';
 import {
   AgentMessageSchema,
   CloseCode,
@@ -82,7 +83,9 @@ export interface NodeController {
   describe(): NodeDescription | Promise<NodeDescription>;
   heartbeat(): NodeHeartbeat | Promise<NodeHeartbeat>;
   /** Resolves when the model is READY. */
-  loadModel(name: string): Promise<void>;
+  loadModel(name: string, source?: Manifest): Promise<void>;
+  /** Resolves when the earlier pulled version is READY again (from the cache only). */
+  rollbackModel?(name: string, version?: number): Promise<void>;
   /** Resolves when the model is unloaded (its queued and running requests finished). */
   unloadModel(name: string): Promise<void>;
   /** Stop taking new work; the next heartbeat reports 'cordoned'. */
@@ -734,7 +737,10 @@ export class CoordinatorLink {
     const ctl = this.opts.controller;
     switch (command.type) {
       case 'load_model':
-        return ctl.loadModel(command.model);
+        return ctl.loadModel(command.model, command.source);
+      case 'rollback_model':
+        if (!ctl.rollbackModel) throw new Error('this agent cannot roll back models');
+        return ctl.rollbackModel(command.model, command.version);
       case 'unload_model':
         return ctl.unloadModel(command.model);
       case 'cordon':

@@ -15,6 +15,8 @@
  * elsewhere.
  */
 import { z } from 'zod';
+// The model package manifest (zod only, like this module): load_model may carry one as `source`.
+import { ManifestSchema } from '../sources/manifest.js';
 
 /** The protocol version this build speaks (sent in `register` and `registered`). */
 export const PROTOCOL_VERSION = 1 as const;
@@ -86,8 +88,8 @@ export const NodeStateSchema = z
 
 /** Model version states, as in the agent's HTTP API (Triton's). */
 export const ModelStateSchema = z
-  .enum(['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'])
-  .describe("a model version's state; UNAVAILABLE comes with a reason (e.g. 'unloaded', 'not loaded', a load error)")
+  .enum(['DOWNLOADING', 'VERIFYING', 'LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'])
+  .describe("a model version's state; UNAVAILABLE comes with a reason (e.g. 'unloaded', 'not loaded', a load error). DOWNLOADING and VERIFYING: a version being pulled from its source (load_model with a source)")
   .meta({ id: 'ModelState' });
 
 export const GpuInfoSchema = z
@@ -103,6 +105,24 @@ export const GpuInfoSchema = z
   .describe('one GPU of the node (static inventory); other keys (pciBusId, architecture, …) are allowed and passed through')
   .meta({ id: 'GpuInfo' });
 
+export const PullProgressSchema = z
+  .object({
+    bytesDone: int().describe('bytes of the version on disk so far (kept from an interrupted download included)'),
+    bytesTotal: int().optional().describe('bytes of the whole version, when known'),
+    rateBytesPerSecond: z.number().min(0).describe('transfer rate over the last seconds'),
+    etaSeconds: z.number().min(0).optional().describe('seconds left at that rate, when known'),
+  })
+  .describe('download progress of a version being pulled')
+  .meta({ id: 'PullProgress' });
+
+export const ProvenanceSchema = z
+  .object({
+    manifestDigest: text(80).describe('sha256:<hex> of the canonical manifest the version was pulled from'),
+    source: text(4096).describe('where its model file came from (credentials and query strings removed)'),
+  })
+  .describe('where a pulled version came from')
+  .meta({ id: 'Provenance' });
+
 export const ModelInfoSchema = z
   .object({
     name: ModelNameSchema,
@@ -110,6 +130,8 @@ export const ModelInfoSchema = z
     state: ModelStateSchema,
     reason: text(4096).optional().describe('why the model is UNAVAILABLE'),
     provider: text(32).optional().describe("execution provider the model really runs on, e.g. 'cuda' or 'cpu'"),
+    progress: PullProgressSchema.optional().describe('present while DOWNLOADING or VERIFYING'),
+    provenance: ProvenanceSchema.optional().describe('present for a version pulled from a manifest'),
   })
   .describe('a model of the repository (or one loaded version of it) and its state')
   .meta({ id: 'ModelInfo' });
@@ -207,7 +229,9 @@ export const AgentEventSchema = z
       state: ModelStateSchema,
       reason: text(4096).optional(),
       provider: text(32).optional(),
-    }).describe('a model version changed state'),
+      progress: PullProgressSchema.optional().describe('while DOWNLOADING/VERIFYING: sent at most a few times a second, and on every state change'),
+      provenance: ProvenanceSchema.optional(),
+    }).describe('a model version changed state (or, while it downloads, made progress)'),
     z.object({
       kind: z.literal('model_load_failed'),
       model: ModelNameSchema,
@@ -270,7 +294,16 @@ export const AgentMessageSchema = z
 
 export const CommandSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('load_model'), model: ModelNameSchema }).describe('load (or reload) a model of the repository; ok when it is READY'),
+    z.object({
+      type: z.literal('load_model'),
+      model: ModelNameSchema,
+      source: ManifestSchema.optional().describe("a model package manifest (its name must be the command's model): the agent pulls the version into its cache, verified by sha256, and loads it; without one the model must already be in the repository"),
+    }).describe('load (or reload) a model; ok when it is READY'),
+    z.object({
+      type: z.literal('rollback_model'),
+      model: ModelNameSchema,
+      version: z.number().int().min(1).optional().describe('the pulled version to serve again (default: the newest cached one below the serving version)'),
+    }).describe('serve an earlier pulled version again, from the cache only (no download); ok when it is READY'),
     z.object({ type: z.literal('unload_model'), model: ModelNameSchema }).describe('unload a model after its queued and running requests finish'),
     z.object({ type: z.literal('cordon') }).describe('take no new work; what is queued and running finishes'),
     z.object({ type: z.literal('uncordon') }).describe('take new work again (also ends a drain)'),

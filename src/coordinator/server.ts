@@ -372,12 +372,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       case 'model_state': {
         const models = [...node.info.models];
         const i = models.findIndex((x) => x.name === e.model && (e.version === undefined || x.version === undefined || x.version === e.version));
-        const entry = { name: e.model, version: e.version ?? models[i]?.version, state: e.state, reason: e.reason, provider: e.provider ?? models[i]?.provider };
-        const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) as (typeof models)[number];
+        const entry = { name: e.model, version: e.version ?? models[i]?.version, state: e.state, reason: e.reason, provider: e.provider ?? models[i]?.provider, progress: e.progress, provenance: e.provenance ?? models[i]?.provenance };
+        const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) as unknown as (typeof models)[number];
+        const stateChanged = models[i]?.state !== e.state;
         if (i >= 0) models[i] = clean;
         else models.push(clean);
         node.info = { ...node.info, models };
-        log.info({ nodeId: node.nodeId, model: e.model, version: e.version, state: e.state, reason: e.reason }, 'model state');
+        // Download progress arrives a few times a second: log state changes only.
+        if (stateChanged || !e.progress) log.info({ nodeId: node.nodeId, model: e.model, version: e.version, state: e.state, reason: e.reason }, 'model state');
         break;
       }
       case 'node_state':

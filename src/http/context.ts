@@ -3,6 +3,7 @@ import type { AgentMetrics } from '../metrics/registry.js';
 import type { ImageLimits } from '../preprocess/request.js';
 import type { ModelRepository } from '../repository/repository.js';
 import type { ModelManager } from '../sessions/model-manager.js';
+import type { PullService } from '../sources/pull-service.js';
 
 /**
  * The node's state, as health checks and the coordinator see it:
@@ -28,4 +29,6 @@ export interface HttpContext {
   readonly agentVersion: string;
   readonly metrics: AgentMetrics;
   readonly images: ImageLimits;
+  /** Pulls by manifest (the load API's `source` parameter); absent in contexts built without one. */
+  readonly pulls?: PullService;
 }

@@ -450,9 +450,10 @@ export class ModelManager {
         }
       }),
     );
-    // Versions no longer in the policy go after the new ones are up.
+    // Versions no longer in the policy go after the new ones are up — and only then: when a new
+    // version fails, the old one keeps serving (a pulled N+1 that cannot load leaves N up).
     for (const [v, status] of entry.versions) {
-      if (!wanted.includes(v)) await this.unloadVersion(name, entry, status, UNLOADED);
+      if (!wanted.includes(v) && (failures.length === 0 || status.state !== 'READY')) await this.unloadVersion(name, entry, status, UNLOADED);
     }
     if (failures.length) {
       const budget = failures.every((f) => f.includes('memory budget'));

@@ -40,7 +40,7 @@ describe('schemas', () => {
     expect(Object.keys(AgentMessageSchema.def.options.map((o) => o.shape.type.value)).length).toBe(5);
     expect(AgentMessageSchema.def.options.map((o) => o.shape.type.value).sort()).toEqual(['command_result', 'error', 'event', 'heartbeat', 'register']);
     expect(CoordinatorMessageSchema.def.options.map((o) => o.shape.type.value).sort()).toEqual(['command', 'error', 'registered']);
-    expect(CommandSchema.def.options.map((o) => o.shape.type.value).sort()).toEqual(['cordon', 'drain', 'load_model', 'ping', 'uncordon', 'unload_model']);
+    expect(CommandSchema.def.options.map((o) => o.shape.type.value).sort()).toEqual(['cordon', 'drain', 'load_model', 'ping', 'rollback_model', 'uncordon', 'unload_model']);
   });
 
   it('requires error exactly when a command_result is not ok', () => {
@@ -99,7 +99,7 @@ describe('docs/coordinator-protocol.md', () => {
     const types = new Set(examples.map((e) => e.type));
     for (const t of ['register', 'heartbeat', 'event', 'command_result', 'error', 'registered', 'command']) expect(types, t).toContain(t);
     const commands = new Set(examples.filter((e) => e.type === 'command').map((e) => (e.command as { type: string }).type));
-    expect([...commands].sort()).toEqual(['cordon', 'drain', 'load_model', 'ping', 'uncordon', 'unload_model']);
+    expect([...commands].sort()).toEqual(['cordon', 'drain', 'load_model', 'ping', 'rollback_model', 'uncordon', 'unload_model']);
     const kinds = new Set(examples.filter((e) => e.type === 'event').map((e) => (e.event as { kind: string }).kind));
     expect([...kinds].sort()).toEqual(['gpu_error', 'model_load_failed', 'model_state', 'node_state']);
     expect(examples.some((e) => e.type === 'command_result' && e.ok === false)).toBe(true);

@@ -4,6 +4,7 @@ import type { ServedModel } from '../../sessions/served-model.js';
 import type { HttpContext } from '../context.js';
 import { pipelineMetadata } from '../inference.js';
 import { tritonConfigJson } from '../../repository/effective-config.js';
+import { provenanceOf } from '../../sources/pull-service.js';
 
 interface ModelParams {
   model: string;
@@ -38,7 +39,10 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
     app.get<{ Params: ModelParams }>(path, async (req) => {
       const pipe = ctx.models.pipeline(req.params.model);
       if (pipe) return pipelineMetadata(pipe);
-      return metadata(ctx, ctx.models.resolve(req.params.model, req.params.version));
+      const served = ctx.models.resolve(req.params.model, req.params.version);
+      // A version pulled from a manifest also says where it came from.
+      const record = await ctx.pulls?.puller.records.get(served.spec.name, served.spec.version);
+      return { ...metadata(ctx, served), ...(record ? { provenance: provenanceOf(record) } : {}) };
     });
   }
 

@@ -7,6 +7,7 @@ import { AgentError, invalid, isAgentError, messageOf, TRITON_MESSAGES } from '.
 import { stageUpload, uploadedFiles } from '../../repository/upload.js';
 import { jsonBody } from '../body.js';
 import type { HttpContext } from '../context.js';
+import { asAgentError, pullParameters } from '../../sources/http-parameters.js';
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
@@ -21,7 +22,8 @@ function loadParameters(body: Record<string, unknown>, maxBytes: number): { conf
   if (typeof params !== 'object' || params === null) throw invalid("'parameters' must be an object");
   const p = params as Record<string, unknown>;
   for (const key of Object.keys(p)) {
-    if (key !== 'config' && !key.startsWith('file:')) throw invalid(`unknown load parameter '${key}'; accepted: 'config' and 'file:<path>' uploads`);
+    if (key === 'source' || key === 'version') continue; // pulls: see sources/http-parameters.ts
+    if (key !== 'config' && !key.startsWith('file:')) throw invalid(`unknown load parameter '${key}'; accepted: 'config', 'file:<path>' uploads, 'source' (a model manifest), 'version' (roll back to a pulled version)`);
   }
   const files = uploadedFiles(p, maxBytes);
   const config = p.config;
@@ -46,15 +48,24 @@ export const repositoryRoutes = (ctx: HttpContext): FastifyPluginAsync => async 
   app.post('/v2/repository/index', async (req) => {
     const body = objectBody(jsonBody(req));
     if (body.ready !== undefined && typeof body.ready !== 'boolean') throw invalid("'ready' must be a boolean");
-    return ctx.models.index(body.ready === true);
+    const index = await ctx.models.index(body.ready === true);
+    return ctx.pulls ? ctx.pulls.decorateIndex(index, body.ready === true) : index;
   });
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/load', async (req) => {
     checkMode();
     const name = req.params.model;
+    const body = objectBody(jsonBody(req));
+    const pull = pullParameters(name, body);
+    if (pull) {
+      if (!ctx.pulls) throw new AgentError('UNIMPLEMENTED', 'this server has no model puller');
+      const pulls = ctx.pulls;
+      await asAgentError(() => (pull.source ? pulls.pullAndLoad(pull.source, 'api') : pulls.rollback(name, pull.version, 'api')));
+      return {};
+    }
     let params: ReturnType<typeof loadParameters>;
     try {
-      params = loadParameters(objectBody(jsonBody(req)), ctx.config.bodyLimit);
+      params = loadParameters(body, ctx.config.bodyLimit);
     } catch (err) {
       // Clients (NVIDIA's model-control example) look for "failed to load" in any load error.
       throw new AgentError(isAgentError(err) ? err.code : 'INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, messageOf(err)));
