@@ -104,6 +104,7 @@ export class Agent {
         },
       },
       coordinatorConnected: () => (this.link ? (this.link.status().connected ? 1 : 0) : undefined),
+      nodeState: () => this.node.state,
     });
   }
 

@@ -265,6 +265,13 @@ export class ModelManager {
     return out;
   }
 
+  /** State of every version the manager tracks, read from memory (no repository scan): for /metrics. */
+  versionStates(): { name: string; version: number; state: ModelState }[] {
+    const out: { name: string; version: number; state: ModelState }[] = [];
+    for (const [name, e] of this.models) for (const v of e.versions.values()) out.push({ name, version: v.version, state: v.state });
+    return out;
+  }
+
   /** Every READY served model. */
   ready(): ServedModel[] {
     const out: ServedModel[] = [];

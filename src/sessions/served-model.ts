@@ -109,6 +109,11 @@ export class ServedModel {
     return this.batcher.executing;
   }
 
+  /** Requests inside the batches running now. */
+  get running(): number {
+    return this.batcher.running;
+  }
+
   /** Requests queued or running: such a model is never evicted. */
   get busy(): boolean {
     return !this.batcher.idle;
