@@ -72,6 +72,7 @@ export class Agent {
       logger: this.logger,
       memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
+      onRequest: (model, version, ms) => this.metrics.routing.observeRequest(model, version, ms),
       images: { queue: this.decodeQueue, maxPixels: config.maxImagePixels },
       onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
       pool: {

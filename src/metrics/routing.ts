@@ -13,11 +13,13 @@
  *   version, 1 for its current state), plus an info gauge of what is loaded and where;
  * - the node's state (ready / cordoned / draining) and the memory each device's models use;
  * - `gpu_agent_http_errors_total{code}`: error replies by status, counted where errors leave
- *   the HTTP server (nothing is counted on the success path).
+ *   the HTTP server (nothing is counted on the success path);
+ * - `gpu_agent_request_duration_seconds`: a latency histogram of successful requests per model
+ *   (the p99 alert); the one metric observed on the request path (one histogram observe).
  *
  * Every value is read from memory when scraped: no process spawn, file read or NVML call.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ModelManager } from '../sessions/model-manager.js';
 
 export interface RoutingSources {
@@ -32,6 +34,8 @@ const MODEL_STATES = ['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'] as const;
 export interface RoutingMetrics {
   /** Count one error reply with HTTP status `status` (called by the server's error handler). */
   countError(status: number): void;
+  /** One successful request of a model took `ms` (queue + compute; the p99 alert reads it). */
+  observeRequest(model: string, version: number, ms: number): void;
 }
 
 export function registerRoutingMetrics(r: Registry, sources: RoutingSources): RoutingMetrics {
@@ -100,9 +104,16 @@ export function registerRoutingMetrics(r: Registry, sources: RoutingSources): Ro
     });
   }
   const errors = new Counter({ name: 'gpu_agent_http_errors_total', help: 'Error replies by HTTP status code (429 = queue full, 503 = unavailable or draining)', labelNames: ['code'], registers: [r] });
+  const latency = new Histogram({
+    name: 'gpu_agent_request_duration_seconds', help: 'Duration of successful inference requests, queueing included, per model', labelNames: ['model', 'version'], registers: [r],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
   return {
     countError(status: number): void {
       errors.inc({ code: String(status) });
+    },
+    observeRequest(model: string, version: number, ms: number): void {
+      latency.observe({ model, version: String(version) }, ms / 1000);
     },
   };
 }

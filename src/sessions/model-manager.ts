@@ -80,6 +80,8 @@ export interface ModelManagerDeps {
   readonly pool: PoolSettings;
   /** Called where a batch of a model completes (metrics). */
   readonly onBatch?: (model: string, version: number, rows: number) => void;
+  /** Called where a request of a model succeeds, with its duration (latency histogram). */
+  readonly onRequest?: (model: string, version: number, ms: number) => void;
   /** What pipelines decode images with (see pipeline/). */
   readonly images?: { readonly queue: DecodeQueue; readonly maxPixels: number };
   /** Called on every state change of a model version (coordinator events). */
@@ -521,7 +523,12 @@ export class ModelManager {
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
-        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
+        const onRequest = this.deps.onRequest;
+        const m = new ServedModel({
+          spec, sessions, fallbacks, clock, dictionaries,
+          onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)),
+          onRequest: onRequest && ((ms) => onRequest(model.name, version, ms)),
+        });
         await m.warmUp();
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;
