@@ -98,6 +98,8 @@ export class Agent {
           powerDrawWatts: g.powerDrawW ?? undefined,
           powerLimitWatts: this.telemetry.inventory().gpus.find((i) => i.uuid === g.uuid)?.powerLimitW ?? undefined,
           temperatureC: g.temperatureC ?? undefined,
+          eccUncorrectedVolatile: g.eccUncorrectedVolatile ?? undefined,
+          eccCorrectedVolatile: g.eccCorrectedVolatile ?? undefined,
         })),
         host: () => {
           const h = this.telemetry.latest().host;

@@ -20,6 +20,9 @@ export interface MetricsTelemetry {
     powerDrawWatts?: number | undefined;
     powerLimitWatts?: number | undefined;
     temperatureC?: number | undefined;
+    /** Uncorrected / corrected ECC errors since the driver loaded (nvidia-smi's volatile counts). */
+    eccUncorrectedVolatile?: number | undefined;
+    eccCorrectedVolatile?: number | undefined;
   }[];
   host(): { cpuUtilization?: number | undefined; memoryTotalBytes?: number | undefined; memoryUsedBytes?: number | undefined } | undefined;
 }
@@ -122,6 +125,8 @@ export class AgentMetrics {
     gpuGauge('nv_gpu_power_usage', 'GPU power usage in watts', (s) => s.powerDrawWatts);
     gpuGauge('nv_gpu_power_limit', 'GPU power management limit in watts', (s) => s.powerLimitWatts);
     gpuGauge('gpu_agent_gpu_temperature_celsius', 'GPU temperature', (s) => s.temperatureC);
+    gpuGauge('gpu_agent_gpu_ecc_uncorrected_errors', 'Uncorrected ECC errors since the driver loaded (volatile; absent without ECC)', (s) => s.eccUncorrectedVolatile);
+    gpuGauge('gpu_agent_gpu_ecc_corrected_errors', 'Corrected ECC errors since the driver loaded (volatile; absent without ECC)', (s) => s.eccCorrectedVolatile);
     const hostGauge = (name: string, help: string, value: (h: NonNullable<ReturnType<MetricsTelemetry['host']>>) => number | undefined) =>
       new Gauge({
         name, help, registers: [r],

@@ -15,6 +15,7 @@ import { makeRepository, postJson, startAgent, type RunningAgent } from '../help
 import { DEPLOY, hasProgram, waitUntil } from './helpers.js';
 
 const RULES = path.join(DEPLOY, 'prometheus/rules');
+const FAKE_SMI = path.resolve(import.meta.dirname, '../fixtures/nvidia-smi/fake-nvidia-smi');
 const PROMTOOL = hasProgram('promtool');
 if (!PROMTOOL) console.warn('test/deploy/promtool: skipped, promtool is not installed (Debian package prometheus; scripts/test-deps.sh installs it)');
 
@@ -35,7 +36,8 @@ describe.skipIf(!PROMTOOL)('promtool on the rules and a real scrape', () => {
     const repo = await makeRepository();
     addSlowModel(repo);
     await generateComputeModel(repo, 'mlp_heavy', 1024, 24, 4);
-    agent = await startAgent(repo, { loadModels: 'simple,slowish,mlp_heavy', publicMetrics: true });
+    // GPU telemetry from the fake nvidia-smi (one H100 fixture), so the GPU gauges have samples too.
+    agent = await startAgent(repo, { loadModels: 'simple,slowish,mlp_heavy', publicMetrics: true, nvidiaSmiPath: FAKE_SMI });
   });
   afterAll(() => agent?.close());
 
@@ -67,6 +69,8 @@ describe.skipIf(!PROMTOOL)('promtool on the rules and a real scrape', () => {
     for (let i = 0; i < 5; i++) expect((await postJson(`${agent.url}/v2/models/simple/infer`, simple)).status).toBe(200);
     expect((await postJson(`${agent.url}/v2/models/nope/infer`, simple)).status).toBeGreaterThanOrEqual(400);
     const text = await (await fetch(`${agent.url}/metrics`)).text();
+    expect(text).toMatch(/^gpu_agent_gpu_ecc_uncorrected_errors\{gpu_uuid="GPU-[^"]+"\} 0$/m);
+    expect(text).toMatch(/^gpu_agent_gpu_temperature_celsius\{gpu_uuid="GPU-[^"]+"\} \d+/m);
     for (const family of ['gpu_agent_request_duration_seconds_bucket', 'gpu_agent_http_errors_total', 'gpu_agent_pending_requests', 'gpu_agent_running_requests', 'gpu_agent_model_state', 'gpu_agent_model_info', 'gpu_agent_node_state']) {
       expect(text).toContain(`\n${family}`);
     }
