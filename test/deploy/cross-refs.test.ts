@@ -77,8 +77,12 @@ describe('manifests agree with the agent', () => {
 
   it('the DaemonSet follows the GPU operator conventions', () => {
     const spec = podSpec(ds);
-    const term = spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0];
-    expect(term).toEqual({ key: 'nvidia.com/gpu.present', operator: 'In', values: ['true'] });
+    const terms = spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+    expect(terms).toHaveLength(1); // one term: its expressions are ANDed
+    expect(terms[0].matchExpressions).toEqual([
+      { key: 'nvidia.com/gpu.present', operator: 'In', values: ['true'] },
+      { key: 'gpu-node-agent/disabled', operator: 'DoesNotExist' },
+    ]);
     expect(spec.tolerations).toContainEqual({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' });
     expect(agentContainer.resources.requests['nvidia.com/gpu']).toBe(1);
     expect(agentContainer.resources.limits['nvidia.com/gpu']).toBe(1);
