@@ -92,7 +92,7 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     const cmd = commandOf(coordC).map((a, i, all) => (all[i - 1] === '--port' ? String(coordPort) : a));
     const coordEnv = resolveEnv(coordC, objs, {});
     coordToken = coordEnv.GPU_AGENT_COORDINATOR_TOKEN!;
-    start(cmd, { ...coordEnv, GPU_AGENT_COORDINATOR_PORT: String(coordPort) });
+    start(cmd, coordEnv);
     coordUrl = `http://127.0.0.1:${coordPort}`;
     await probe(coordUrl, coordC.readinessProbe);
 
@@ -111,7 +111,8 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     await probe(agentUrl, agentC.startupProbe);
     await probe(agentUrl, agentC.readinessProbe);
     await probe(agentUrl, agentC.livenessProbe);
-    expect(await status(`${agentUrl}/v2/models/slowish/ready`, { headers: { authorization: `Bearer ${token}` } })).toBe(200);
+    // Node readiness does not wait for model loads (docs/kubernetes.md "Probes"); the model follows.
+    await waitUntil(async () => (await status(`${agentUrl}/v2/models/slowish/ready`, { headers: { authorization: `Bearer ${token}` } })) === 200, 'slowish READY');
     // The token from the Secret guards the API; probes need none.
     expect(await status(`${agentUrl}/v2/models`)).toBe(401);
   }, 90_000);
@@ -148,8 +149,10 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
       }
     });
     expect(await preStop.exited).toBe(0);
-    // Endpoints dropped the pod; what is in flight now must still finish. Queue a burst.
+    // Endpoints dropped the pod: clients stop sending new requests (their last ones finish).
     stop = true;
+    await Promise.all(clients);
+    // What is in the agent's queue when SIGTERM comes must still finish: queue a burst of 8.
     const burst = Array.from({ length: 8 }, (_, i) => send(1_000_000 + i));
     results.push(...burst);
     await waitUntil(async () => {
@@ -160,7 +163,6 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     agent.child.kill('SIGTERM');
     // Draining: not ready at once, so a late client or router retries elsewhere.
     await waitUntil(async () => (await status(`${agentUrl}/v2/health/ready`)) === 400, 'readiness to turn false');
-    await Promise.all(clients);
     const all = await Promise.all(results);
     const graceMs = (podSpec(daemonSet).terminationGracePeriodSeconds as number) * 1000 - Number(agentC.lifecycle.preStop.exec.command[1]) * 1000;
     const code = await Promise.race([agent.exited, new Promise<'killed'>((r) => setTimeout(() => r('killed'), graceMs - (Date.now() - termAt)))]);

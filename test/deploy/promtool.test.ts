@@ -22,7 +22,7 @@ if (!PROMTOOL) console.warn('test/deploy/promtool: skipped, promtool is not inst
 function addSlowModel(repo: string): void {
   mkdirSync(path.join(repo, 'slowish', '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, 'slowish', '1', 'model.onnx'));
-  writeFileSync(path.join(repo, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 400000 }\n');
+  writeFileSync(path.join(repo, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 2000000 }\n');
 }
 
 function promtool(args: string[], input?: string) {
@@ -89,7 +89,7 @@ describe.skipIf(!PROMTOOL)('promtool on the rules and a real scrape', () => {
       return { pending: get('gpu_agent_pending_requests'), running: get('gpu_agent_running_requests') };
     };
     expect(await scrape()).toEqual({ pending: 0, running: 0 });
-    // slowish waits 0.4 s for a batch of 32: six requests sit in its queue.
+    // slowish waits 2 s for a batch of 32: six requests sit in its queue.
     const fp32 = (i: number) => ({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [i, i, i, i] }] });
     const queued = Array.from({ length: 6 }, (_, i) => postJson(`${agent.url}/v2/models/slowish/infer`, fp32(i)));
     await waitUntil(async () => (await (await fetch(`${agent.url}/v2/models/slowish/stats`)).json() as { model_stats: { queue_depth: number }[] }).model_stats[0]!.queue_depth === 6, 'six queued');
