@@ -6,11 +6,12 @@
  * containers inside KServe runtimes go through kubernetes-models' Container. Every
  * kustomization builds (resources exist, patches apply).
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { allObjects, DEPLOY, kustomize, type Obj } from './helpers.js';
+import { allObjects, DEPLOY, kustomize, ROOT, type Obj } from './helpers.js';
 
 type Validator = (o: Obj) => void;
 
@@ -112,4 +113,63 @@ describe('deploy/ manifests', () => {
       expect(env.includes('GPU_AGENT_PUBLIC_METRICS')).toBe(overlay.endsWith('llm-d'));
     });
   }
+});
+
+/**
+ * kubernetes-models' runtime validators accept unknown fields (a misspelt `tolerationz`). Their
+ * published TypeScript interfaces do not: every manifest becomes an object literal typed with its
+ * kind's interface and tsc's excess-property check reports any field the API does not have, at
+ * any depth. (KServe and InferencePool objects are closed by their JSON Schemas; KServe's
+ * containers are checked as IContainer here.)
+ */
+describe('deploy/ manifests have no unknown fields', () => {
+  function typeOf(o: Obj): { module: string; type: string } | undefined {
+    const [group, version] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : ['', o.apiVersion];
+    const base = group === '' ? `kubernetes-models/${version}` : ['apps', 'policy', 'scheduling.k8s.io'].includes(group!) ? `kubernetes-models/${group}/${version}`
+      : group === 'monitoring.coreos.com' ? `@kubernetes-models/prometheus-operator/${group}/${version}`
+        : group === 'gateway.networking.k8s.io' ? `@kubernetes-models/gateway-api/${group}/${version}` : undefined;
+    return base ? { module: `${base}/${o.kind}`, type: `I${o.kind}` } : undefined;
+  }
+
+  function check(source: string): { code: number | null; out: string } {
+    const dir = path.join(ROOT, 'node_modules', '.cache', 'gpu-agent-deploy-types');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'manifests.ts'), source);
+    writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [] },
+      files: ['manifests.ts'],
+    }));
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  function program(docs: Obj[]): string {
+    const lines: string[] = [];
+    docs.forEach((o, i) => {
+      const t = typeOf(o);
+      if (t) {
+        lines.push(`import type { ${t.type} as T${i} } from '${t.module}';`);
+        lines.push(`export const m${i}: T${i} = ${JSON.stringify(o)};`);
+      } else if (o.apiVersion === 'serving.kserve.io/v1alpha1') {
+        lines.push(`import type { IContainer as C${i} } from 'kubernetes-models/v1/Container';`);
+        lines.push(`export const m${i}: C${i}[] = ${JSON.stringify(o.spec.containers)};`);
+      }
+    });
+    return lines.join('\n');
+  }
+
+  it('tsc finds no excess property in any manifest (and finds a planted one)', () => {
+    const docs = objects.map((d) => d.obj);
+    const typed = docs.filter((o) => typeOf(o) || o.apiVersion === 'serving.kserve.io/v1alpha1');
+    expect(typed.length).toBeGreaterThanOrEqual(15);
+    const ok = check(program(docs));
+    expect(ok.out).toBe('');
+    expect(ok.code).toBe(0);
+    const bad = structuredClone(docs.find((o) => o.kind === 'DaemonSet')!);
+    bad.spec.template.spec.tolerationz = [];
+    bad.spec.template.spec.containers[0].readinessProbe.httpGet.paht = '/x';
+    const planted = check(program([bad]));
+    expect(planted.code).not.toBe(0);
+    expect(planted.out).toMatch(/tolerationz|paht/);
+  }, 120_000);
 });
