@@ -75,7 +75,8 @@ export function registerRoutingMetrics(r: Registry, sources: RoutingSources): Ro
     collect() {
       this.reset();
       for (const v of sources.models.versionStates()) {
-        for (const s of MODEL_STATES) this.set({ model: v.name, version: String(v.version), state: s }, v.state === s ? 1 : 0);
+        // A model that failed as a whole has no version: the label is empty (absent to Prometheus).
+        for (const s of MODEL_STATES) this.set({ model: v.name, version: v.version === undefined ? '' : String(v.version), state: s }, v.state === s ? 1 : 0);
       }
     },
   });

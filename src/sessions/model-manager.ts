@@ -267,10 +267,17 @@ export class ModelManager {
     return out;
   }
 
-  /** State of every version the manager tracks, read from memory (no repository scan): for /metrics. */
-  versionStates(): { name: string; version: number; state: ModelState }[] {
-    const out: { name: string; version: number; state: ModelState }[] = [];
-    for (const [name, e] of this.models) for (const v of e.versions.values()) out.push({ name, version: v.version, state: v.state });
+  /**
+   * State of every version the manager tracks, read from memory (no repository scan): for
+   * /metrics. A model that failed as a whole (bad config, no version) is one UNAVAILABLE entry
+   * without a version.
+   */
+  versionStates(): { name: string; version: number | undefined; state: ModelState }[] {
+    const out: { name: string; version: number | undefined; state: ModelState }[] = [];
+    for (const [name, e] of this.models) {
+      for (const v of e.versions.values()) out.push({ name, version: v.version, state: v.state });
+      if (e.versions.size === 0 && e.failure) out.push({ name, version: undefined, state: 'UNAVAILABLE' });
+    }
     return out;
   }
 
