@@ -8,6 +8,7 @@ set -euo pipefail
 
 # "<command that proves it is installed> <debian package>" per line.
 WANTED=(
+  "promtool prometheus"   # test/deploy/promtool.test.ts: check/test rules, check metrics
 )
 
 missing=()

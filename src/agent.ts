@@ -80,6 +80,7 @@ export class Agent {
       logger: this.logger,
       memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
+      onRequest: (model, version, ms) => this.metrics.routing.observeRequest(model, version, ms),
       images: { queue: this.decodeQueue, maxPixels: config.maxImagePixels },
       onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
       pool: {
@@ -106,6 +107,8 @@ export class Agent {
           powerDrawWatts: g.powerDrawW ?? undefined,
           powerLimitWatts: this.telemetry.inventory().gpus.find((i) => i.uuid === g.uuid)?.powerLimitW ?? undefined,
           temperatureC: g.temperatureC ?? undefined,
+          eccUncorrectedVolatile: g.eccUncorrectedVolatile ?? undefined,
+          eccCorrectedVolatile: g.eccCorrectedVolatile ?? undefined,
         })),
         host: () => {
           const h = this.telemetry.latest().host;
@@ -113,6 +116,7 @@ export class Agent {
         },
       },
       coordinatorConnected: () => (this.link ? (this.link.status().connected ? 1 : 0) : undefined),
+      nodeState: () => this.node.state,
     });
     this.pulls = createPullService({
       config, models: this.models, logger: this.logger, clock: deps.clock ?? systemClock, registry: this.metrics.registry,

@@ -64,6 +64,8 @@ export interface BatcherOptions<P, R> {
 export class Batcher<P, R> {
   private readonly queues: Entry<P, R>[][];
   private inFlight = 0;
+  /** Requests inside the batches running now (what a router calls "running requests"). */
+  private runningRequests = 0;
   private cancelTimer: (() => void) | undefined;
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
@@ -82,6 +84,11 @@ export class Batcher<P, R> {
   /** Batches running now. */
   get executing(): number {
     return this.inFlight;
+  }
+
+  /** Requests in the batches running now. */
+  get running(): number {
+    return this.runningRequests;
   }
 
   get idle(): boolean {
@@ -208,6 +215,7 @@ export class Batcher<P, R> {
 
   private dispatch(batch: Entry<P, R>[], now: number): void {
     this.inFlight++;
+    this.runningRequests += batch.length;
     let rows = 0;
     for (const e of batch) {
       this.detach(e);
@@ -217,6 +225,7 @@ export class Batcher<P, R> {
     const queueMs = batch.map((e) => now - e.enqueuedAt);
     const finish = (ok: boolean) => {
       this.inFlight--;
+      this.runningRequests -= batch.length;
       this.opts.onBatch?.({ requests: batch.length, rows, queueMs, computeMs: this.opts.clock.now() - started, ok });
       this.pump();
     };

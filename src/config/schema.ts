@@ -35,6 +35,8 @@ export const ConfigSchema = z.object({
   apiToken: z.string().min(8, 'the API token must be at least 8 characters').optional()
     .describe('bearer token required on every endpoint but health'),
   insecure: bool.default(false).describe('allow a non-loopback --host without --api-token'),
+  publicMetrics: bool.default(false)
+    .describe('serve GET /metrics without the API token, for scrapers that cannot send one (the llm-d router); it shows model names and counts, no data'),
   bodyLimit: int(1024).default(64 * 1024 * 1024).describe('largest request body in bytes (413 above it)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('log level; debug also logs every request'),
@@ -133,7 +135,7 @@ export function envOf(key: string): string {
 
 /** Keys whose flag takes no value (`--insecure` means true). */
 export function isBooleanKey(key: string): boolean {
-  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad', 'allowHttp'].includes(key);
+  return ['insecure', 'publicMetrics', 'cpuMemArena', 'memPattern', 'lazyLoad', 'allowHttp'].includes(key);
 }
 
 export function describeKey(key: ConfigKey): string {

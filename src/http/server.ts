@@ -61,7 +61,8 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
   if (ctx.config.apiToken) {
     const token = ctx.config.apiToken;
     app.addHook('onRequest', async (req, reply) => {
-      if (PUBLIC_PATHS.has(req.url.split('?')[0]!)) return;
+      const path = req.url.split('?')[0]!;
+      if (PUBLIC_PATHS.has(path) || (ctx.config.publicMetrics && path === '/metrics')) return;
       if (!tokenMatches(req.headers.authorization, token)) {
         reply.header('WWW-Authenticate', 'Bearer');
         throw new AgentError('UNAUTHENTICATED', 'missing or wrong bearer token: send Authorization: Bearer <api token>');
@@ -79,6 +80,7 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
     const e = httpError(err, ctx.config.bodyLimit);
     if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err, code: e.code }, e.message);
     else req.log.debug({ code: e.code, status: e.status }, e.message);
+    ctx.metrics.routing.countError(e.status);
     if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(e.retryAfterSeconds));
     void reply.code(e.status).type('application/json').send({ error: e.message });
   });

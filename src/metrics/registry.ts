@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import * as ort from 'onnxruntime-node';
 import type { ModelManager } from '../sessions/model-manager.js';
 import { AGENT_VERSION } from '../version.js';
+import { registerRoutingMetrics, type RoutingMetrics } from './routing.js';
 
 /** What the metrics need from the GPU/host telemetry (see telemetry/). */
 export interface MetricsTelemetry {
@@ -19,6 +20,9 @@ export interface MetricsTelemetry {
     powerDrawWatts?: number | undefined;
     powerLimitWatts?: number | undefined;
     temperatureC?: number | undefined;
+    /** Uncorrected / corrected ECC errors since the driver loaded (nvidia-smi's volatile counts). */
+    eccUncorrectedVolatile?: number | undefined;
+    eccCorrectedVolatile?: number | undefined;
   }[];
   host(): { cpuUtilization?: number | undefined; memoryTotalBytes?: number | undefined; memoryUsedBytes?: number | undefined } | undefined;
 }
@@ -28,6 +32,8 @@ export interface MetricsSources {
   telemetry?: MetricsTelemetry | undefined;
   /** 1 when the coordinator link is connected and registered, 0 otherwise; undefined = no coordinator. */
   coordinatorConnected?: (() => number | undefined) | undefined;
+  /** The node's state (ready, cordoned, draining), for gpu_agent_node_state (routing.ts). */
+  nodeState?: (() => string) | undefined;
 }
 
 const MODEL = ['model', 'version'] as const;
@@ -36,9 +42,12 @@ const GPU = ['gpu_uuid'] as const;
 export class AgentMetrics {
   readonly registry = new Registry();
   private readonly batchSize: Histogram<'model' | 'version'>;
+  /** Router, alerting and error-reply metrics (routing.ts). */
+  readonly routing: RoutingMetrics;
 
   constructor(sources: MetricsSources) {
     const r = this.registry;
+    this.routing = registerRoutingMetrics(r, { models: sources.models, nodeState: sources.nodeState });
     const models = () => sources.models.ready();
     const counterFrom = (name: string, help: string, value: (m: ReturnType<typeof models>[number]) => number) =>
       new Counter({
@@ -66,8 +75,9 @@ export class AgentMetrics {
     counterFrom('nv_inference_compute_input_duration_us', 'Cumulative compute input duration in microseconds', (m) => us(m.stats.computeInput));
     counterFrom('nv_inference_compute_infer_duration_us', 'Cumulative compute inference duration in microseconds', (m) => us(m.stats.computeInfer));
     counterFrom('nv_inference_compute_output_duration_us', 'Cumulative inference compute output duration in microseconds', (m) => us(m.stats.computeOutput));
-    counterFrom('gpu_agent_preprocess_duration_us', 'Cumulative image decoding and preprocessing duration in microseconds (image inputs)', (m) => us(m.stats.preprocess));
-    counterFrom('gpu_agent_preprocess_count', 'Requests whose images were decoded and preprocessed', (m) => m.stats.preprocess.count);
+    // The agent's own names follow Prometheus' conventions (base units, _total on counters; promtool check metrics).
+    counterFrom('gpu_agent_preprocess_duration_seconds_total', 'Cumulative image decoding and preprocessing duration in seconds (image inputs)', (m) => m.stats.preprocess.ns / 1e9);
+    counterFrom('gpu_agent_preprocess_requests_total', 'Requests whose images were decoded and preprocessed', (m) => m.stats.preprocess.count);
     const gaugeFrom = (name: string, help: string, value: (m: ReturnType<typeof models>[number]) => number, extra: string[] = []) =>
       new Gauge({
         name, help, labelNames: [...MODEL, ...extra], registers: [r],
@@ -115,6 +125,8 @@ export class AgentMetrics {
     gpuGauge('nv_gpu_power_usage', 'GPU power usage in watts', (s) => s.powerDrawWatts);
     gpuGauge('nv_gpu_power_limit', 'GPU power management limit in watts', (s) => s.powerLimitWatts);
     gpuGauge('gpu_agent_gpu_temperature_celsius', 'GPU temperature', (s) => s.temperatureC);
+    gpuGauge('gpu_agent_gpu_ecc_uncorrected_errors', 'Uncorrected ECC errors since the driver loaded (volatile; absent without ECC)', (s) => s.eccUncorrectedVolatile);
+    gpuGauge('gpu_agent_gpu_ecc_corrected_errors', 'Corrected ECC errors since the driver loaded (volatile; absent without ECC)', (s) => s.eccCorrectedVolatile);
     const hostGauge = (name: string, help: string, value: (h: NonNullable<ReturnType<MetricsTelemetry['host']>>) => number | undefined) =>
       new Gauge({
         name, help, registers: [r],

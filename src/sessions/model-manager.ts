@@ -84,6 +84,8 @@ export interface ModelManagerDeps {
   readonly pool: PoolSettings;
   /** Called where a batch of a model completes (metrics). */
   readonly onBatch?: (model: string, version: number, rows: number) => void;
+  /** Called where a request of a model succeeds, with its duration (latency histogram). */
+  readonly onRequest?: (model: string, version: number, ms: number) => void;
   /** What pipelines decode images with (see pipeline/). */
   readonly images?: { readonly queue: DecodeQueue; readonly maxPixels: number };
   /** Called on every state change of a model version (coordinator events). */
@@ -285,6 +287,20 @@ export class ModelManager {
         const reason = v.state === 'READY' && v.model?.warnings.length ? v.model.warnings.join('; ') : v.reason;
         out.push({ name, version: String(v.version), state: v.state, reason });
       }
+    }
+    return out;
+  }
+
+  /**
+   * State of every version the manager tracks, read from memory (no repository scan): for
+   * /metrics. A model that failed as a whole (bad config, no version) is one UNAVAILABLE entry
+   * without a version.
+   */
+  versionStates(): { name: string; version: number | undefined; state: ModelState }[] {
+    const out: { name: string; version: number | undefined; state: ModelState }[] = [];
+    for (const [name, e] of this.models) {
+      for (const v of e.versions.values()) out.push({ name, version: v.version, state: v.state });
+      if (e.versions.size === 0 && e.failure) out.push({ name, version: undefined, state: 'UNAVAILABLE' });
     }
     return out;
   }
@@ -541,7 +557,12 @@ export class ModelManager {
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
-        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
+        const onRequest = this.deps.onRequest;
+        const m = new ServedModel({
+          spec, sessions, fallbacks, clock, dictionaries,
+          onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)),
+          onRequest: onRequest && ((ms) => onRequest(model.name, version, ms)),
+        });
         m.warnings.push(...placementWarnings(config, m, defaults.strictGpu ?? false));
         await m.warmUp(await planWarmup(spec, model.dir));
         for (const w of m.warnings) logger.warn({ model: model.name, version }, w);

@@ -42,6 +42,8 @@ export interface ServedModelInit {
   readonly dictionaries?: ReadonlyMap<string, readonly string[]>;
   /** Called where each batch completes (for the batch-size histogram). */
   readonly onBatch?: ((rows: number) => void) | undefined;
+  /** Called where a request succeeds, with its duration in ms (for the latency histogram). */
+  readonly onRequest?: ((ms: number) => void) | undefined;
 }
 
 function failureReason(err: unknown): FailureReason {
@@ -82,6 +84,7 @@ export class ServedModel {
   private readonly batcher: Batcher<PreparedRequest, RequestResult>;
   private readonly clock: Clock;
   private released = false;
+  private readonly onRequest: ((ms: number) => void) | undefined;
 
   constructor(init: ServedModelInit) {
     this.spec = init.spec;
@@ -91,6 +94,7 @@ export class ServedModel {
     this.fallbacks = init.fallbacks;
     this.dictionaries = init.dictionaries ?? new Map();
     this.clock = init.clock;
+    this.onRequest = init.onRequest;
     this.lastUsed = init.clock.now();
     this.batcher = new Batcher<PreparedRequest, RequestResult>({
       settings: this.spec.batching,
@@ -112,6 +116,11 @@ export class ServedModel {
 
   get executing(): number {
     return this.batcher.executing;
+  }
+
+  /** Requests inside the batches running now. */
+  get running(): number {
+    return this.batcher.running;
   }
 
   /** Requests queued or running: such a model is never evicted. */
@@ -156,7 +165,9 @@ export class ServedModel {
         signal: opts.signal,
         priority: this.priorityLevel(opts.priority),
       });
-      this.stats.requestSucceeded(this.clock.now() - start, req.rows);
+      const ms = this.clock.now() - start;
+      this.stats.requestSucceeded(ms, req.rows);
+      this.onRequest?.(ms);
       return result;
     } catch (err) {
       this.stats.requestFailed(this.clock.now() - start, failureReason(err));

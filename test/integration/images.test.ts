@@ -92,8 +92,8 @@ describe('image models', () => {
     const stats = (await getJson(`${agent.url}/v2/models/text_recognition/stats`)).json.model_stats[0];
     expect(stats.inference_stats.preprocess.count).toBeGreaterThan(0);
     const metrics = parseMetrics(await (await fetch(`${agent.url}/metrics`)).text());
-    expect(metrics.get('gpu_agent_preprocess_count{model="text_recognition",version="1"}')).toBe(stats.inference_stats.preprocess.count);
-    expect(metrics.get('gpu_agent_preprocess_duration_us{model="text_recognition",version="1"}')).toBeGreaterThan(0);
+    expect(metrics.get('gpu_agent_preprocess_requests_total{model="text_recognition",version="1"}')).toBe(stats.inference_stats.preprocess.count);
+    expect(metrics.get('gpu_agent_preprocess_duration_seconds_total{model="text_recognition",version="1"}')).toBeGreaterThan(0);
   });
 
   it('reads a page with the OCR pipeline, upright and upside down, and through V2', async () => {

@@ -387,7 +387,8 @@ describe('lint', () => {
     expect(docker).toMatch(/--stop-timeout 40/);
     expect(docker).toMatch(/^STOPSIGNAL SIGTERM$/m);
     expect(docker).toMatch(/^HEALTHCHECK .*\n?.*\/v2\/health\/ready/m);
-    expect(docker).toMatch(/^USER gpu-agent$/m);
+    expect(docker).toMatch(/^USER 10001:10001$/m); // the gpu-agent user, numeric for runAsNonRoot (deploy/)
+    expect(docker).toMatch(/useradd --system --uid 10001/);
     expect(docker).toMatch(/^EXPOSE 8000$/m);
     const provider = readFileSync(PROVIDER, 'utf8');
     expect(provider).toMatch(/com\.github\.asus4\.onnxruntime\.linux-x64-gpu@0\.4\.9/);
