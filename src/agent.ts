@@ -43,6 +43,7 @@ export function sessionDefaults(config: AgentConfig): SessionSettings {
     enableCpuMemArena: config.cpuMemArena,
     enableMemPattern: config.memPattern,
     thread: config.sessionThread,
+    allowSpinning: config.intraOpSpinning,
   };
 }
 
@@ -83,6 +84,7 @@ export class Agent {
       },
       defaults: {
         defaultMaxBatchSize: config.defaultMaxBatchSize,
+        batchingPolicy: config.batchingPolicy,
         session: sessionDefaults(config),
       },
     });

@@ -82,7 +82,11 @@ export const ConfigSchema = z.object({
   providers: list(z.enum(PROVIDERS as [string, ...string[]])).default(['cuda', 'cpu'])
     .describe('execution providers in order of preference; each failure is logged, then the next is tried'),
   cudaDeviceId: int(0).default(0).describe('GPU index for the CUDA provider'),
-  intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = its default: one per core)'),
+  intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = auto: one per core but one, at least 1, so HTTP keeps a core)'),
+  intraOpSpinning: bool.default(false)
+    .describe("onnxruntime's session.intra_op.allow_spinning: idle pool threads spin-wait for work (faster hand-off, burns the cores HTTP needs)"),
+  batchingPolicy: z.enum(['work_conserving', 'triton']).default('work_conserving')
+    .describe("dynamic batching: 'work_conserving' (wait for company only when more requests are likely within the delay) or 'triton' (always wait out max_queue_delay)"),
   interOpThreads: int(0).default(0).describe('onnxruntime threads across operators (0 = its default)'),
   graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all')
     .describe('onnxruntime graph optimisation level'),
