@@ -20,6 +20,8 @@ export interface InferOptions {
   readonly timeoutMicroseconds?: number | undefined;
   /** The request's `priority` parameter (1 = highest), if it sent one. */
   readonly priority?: number | undefined;
+  /** How long to wait for a place when the queue is full (ms; default 0 = refuse at once). */
+  readonly queueFullWaitMs?: number | undefined;
 }
 
 export interface ModelMemory {
@@ -109,6 +111,15 @@ export class ServedModel {
     return this.batcher.executing;
   }
 
+  /**
+   * For admission: true once the queue is below max_queue_size (at once when it is, or when
+   * there is no limit), false after `ms` without room.
+   */
+  waitForRoom(ms: number): Promise<boolean> {
+    const max = this.spec.queuePolicy.max_queue_size;
+    return max > 0 ? this.batcher.waitForRoom(max, ms) : Promise.resolve(true);
+  }
+
   /** Requests queued or running: such a model is never evicted. */
   get busy(): boolean {
     return !this.batcher.idle;
@@ -141,6 +152,7 @@ export class ServedModel {
         deadline: this.deadline(start, opts.timeoutMicroseconds),
         signal: opts.signal,
         priority: this.priorityLevel(opts.priority),
+        fullWaitMs: opts.queueFullWaitMs,
       });
       this.stats.requestSucceeded(this.clock.now() - start, req.rows);
       return result;
