@@ -79,9 +79,12 @@ export class ServedModel {
   private readonly batcher: Batcher<PreparedRequest, RequestResult>;
   private readonly clock: Clock;
   private released = false;
+  /** Every output name, in model order (what most batches ask for). */
+  private readonly allOutputs: string[];
 
   constructor(init: ServedModelInit) {
     this.spec = init.spec;
+    this.allOutputs = init.spec.outputs.map((o) => o.name);
     this.sessions = init.sessions;
     this.idleSessions = [...init.sessions];
     this.provider = init.sessions[0]!.provider;
@@ -201,6 +204,8 @@ export class ServedModel {
 
   /** The outputs any request of the batch asked for (the union), in model order. */
   private wantedOutputs(requests: readonly PreparedRequest[]): string[] {
+    // Most requests want every output: answer that without building sets per batch.
+    if (requests.every((r) => r.outputs.length === this.allOutputs.length)) return this.allOutputs;
     if (requests.length === 1) return requests[0]!.outputs.map((o) => o.name);
     const wanted = new Set(requests.flatMap((r) => r.outputs.map((o) => o.name)));
     return this.spec.outputs.filter((o) => wanted.has(o.name)).map((o) => o.name);
