@@ -15,8 +15,11 @@
 //
 // Options:
 //   --quick              shorter runs (CI-sized, < 45 s with the build)
-//   --only=1,3           run only these scenarios (1 overhead, 2 batching, 3 http, 4 compute, 5 cold start,
-//                        6 images);
+//   --only=1,3 / --only naive,overload
+//                        run only these scenarios, by number or name: 1 overhead, 2 batching, 3 http,
+//                        4 compute, 5 cold (start), 6 images; idle, worker, threading, naive, overload,
+//                        fastapi (bench/scenarios/*.mjs); load-cycles, pull, fleet-scale (standalone
+//                        bench/<name>.mjs files, run as child processes when present);
 //                        partial runs do not write bench/results
 //   --profile            run the agent under `node --cpu-prof` and print its top self-time functions
 //                        (numbers are perturbed by the profiler: results are not written)
@@ -41,671 +44,19 @@ import { killAll, liveChildren, startNode, startSpinners, stopChild } from './li
 import { agentSessionOptions, createSession, describeOptions, feedsOf, ortVersion, runLatency, runThroughput, useAgentArgv, zeros } from './lib/direct.mjs';
 import { buildImageRepository, checkClassifier, checkedLoop, checkOcr, IMAGE_MODELS, MIN_SIMILARITY, predictRequest, renderImages } from './lib/images.mjs';
 import { buildRepository, MAX_BATCH } from './lib/models.mjs';
+import { EXTRA_SCENARIOS, issueTable, NUMBERED, runStandalone, STANDALONE } from './scenarios/index.mjs';
 import { cpuNs, cpusAllowed, loadAverage, probe, probeDelta, threadCount, waitForQuiet } from './lib/proc.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { mdTable, textTable } from './lib/report.mjs';
 import { binaryRequest, decodeReply, f32, jsonRequest, maxAbsDiff } from './lib/requests.mjs';
 import { fmtRate, fmtUs, median, round, summarize } from './lib/stats.mjs';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(import.meta.url);
-
-// ---------------------------------------------------------------------------------------------
-// Options and parameters
-
-function parseOptions(argv) {
-  const o = { quick: false, only: undefined, profile: false, queueDelayUs: 500, keep: false, agentArgs: [], keepAwake: true };
-  for (const a of argv) {
-    const [k, v] = a.split('=', 2);
-    if (k === '--quick') o.quick = true;
-    else if (k === '--profile') o.profile = true;
-    else if (k === '--keep') o.keep = true;
-    else if (k === '--no-keep-awake') o.keepAwake = false;
-    else if (k === '--only') o.only = new Set(String(v ?? '').split(',').map(Number));
-    else if (k === '--queue-delay-us') o.queueDelayUs = Number(v);
-    else if (k === '--agent-args') o.agentArgs = String(v ?? '').split(/\s+/).filter(Boolean);
-    else if (k === '--help' || k === '-h') {
-      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
-      process.exit(0);
-    } else throw new Error(`unknown option '${a}' (see --help)`);
-  }
-  if (!Number.isInteger(o.queueDelayUs) || o.queueDelayUs < 0) throw new Error('--queue-delay-us must be a non-negative integer');
-  return o;
-}
-
-const OPT = parseOptions(process.argv.slice(2));
-const P = OPT.quick
-  ? {
-      warmupMs: 250,
-      s1: { n: 2000, warmup: 1000, chunk: 250 },
-      s2: { levels: [1, 32, 64], rounds: 1, warmupMs: 250, durationMs: 800 },
-      s3: { concurrency: 32, rounds: 2, warmupMs: 250, durationMs: 800, autocannonS: 0 },
-      s4: { concurrency: 2 * MAX_BATCH, warmupMs: 500, durationMs: 1500, directMs: 800, reference: false },
-      s5: { reps: 2 },
-      // The image agent starts with the first one (its load overlaps the warm-up; idle until
-      // scenario 6) to keep --quick short; the full run starts it for scenario 6 only.
-      // The last run (OCR, c=16) does not wait for the pages still in flight when its window ends
-      // (up to ~3 s on 2 cores): the image agent is stopped at once instead.
-      s6: { startEarly: true, abandonLast: true, classifier: { warmupMs: 200, durationMs: 700 }, ocr1: { warmupMs: 300, durationMs: 1200 }, ocr16: { warmupMs: 2000, durationMs: 2500 } },
-      quiet: { sampleMs: 150, maxWaitMs: 500, totalMs: 2000 },
-      watchdogMs: 150_000,
-    }
-  : {
-      warmupMs: 1500,
-      s1: { n: 10_000, warmup: 3000, chunk: 500 },
-      s2: { levels: [1, 8, 32, 64], rounds: 2, warmupMs: 500, durationMs: 3000 },
-      s3: { concurrency: 32, rounds: 5, warmupMs: 300, durationMs: 2000, autocannonS: 3 },
-      s4: { concurrency: 2 * MAX_BATCH, warmupMs: 1500, durationMs: 6000, directMs: 4000, reference: true },
-      s5: { reps: 5 },
-      s6: { startEarly: false, abandonLast: false, classifier: { warmupMs: 1000, durationMs: 4000 }, ocr1: { warmupMs: 1000, durationMs: 10_000 }, ocr16: { warmupMs: 6000, durationMs: 15_000 } },
-      quiet: { sampleMs: 250, maxWaitMs: 15_000, totalMs: 60_000 },
-      watchdogMs: 600_000,
-    };
-const RUN = (n) => !OPT.only || OPT.only.has(n);
-
-const TARGETS = { overheadUs: 60, batchingGain: 3, httpEfficiency: 0.6, computeEfficiency: 0.9 };
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-const log = (...a) => console.log(...a);
-const T0 = performance.now();
-const step = (s) => process.stdout.write(`  … [${((performance.now() - T0) / 1000).toFixed(1)} s] ${s}\n`);
-
-async function getJson(url) {
-  const r = await request(url);
-  const text = await r.body.text();
-  if (r.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${r.statusCode} ${text}`);
-  return JSON.parse(text);
-}
-
-async function postJson(url, body) {
-  const r = await request(url, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  const text = await r.body.text();
-  return { status: r.statusCode, body: text ? JSON.parse(text) : undefined };
-}
-
-async function waitModelsReady(url, names, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (const m of names) {
-    for (;;) {
-      const r = await request(`${url}/v2/models/${m}/ready`);
-      const text = await r.body.text();
-      if (r.statusCode === 200) break;
-      if (/UNAVAILABLE/.test(text)) throw new Error(`model ${m} failed to load: ${text}`);
-      if (Date.now() > deadline) throw new Error(`model ${m} not ready after ${timeoutMs} ms: ${text}`);
-      await new Promise((res) => setTimeout(res, 25));
-    }
-  }
-}
-
-async function modelStats(url, model) {
-  return (await getJson(`${url}/v2/models/${model}/stats`)).model_stats[0];
-}
-
-/** What the agent did between two stats snapshots: batch sizes and per-phase times. */
-function statsDelta(a, b) {
-  const d = (k) => ({ count: b.inference_stats[k].count - a.inference_stats[k].count, ns: b.inference_stats[k].ns - a.inference_stats[k].ns });
-  const perCount = (x) => (x.count ? round(x.ns / x.count / 1e3, 1) : null);
-  const inferences = b.inference_count - a.inference_count;
-  const executions = b.execution_count - a.execution_count;
-  const success = d('success');
-  const queue = d('queue');
-  const input = d('compute_input');
-  const infer = d('compute_infer');
-  const output = d('compute_output');
-  const before = new Map(a.batch_stats.map((s) => [s.batch_size, s]));
-  const histogram = b.batch_stats
-    .map((s) => {
-      const p = before.get(s.batch_size);
-      const count = s.compute_infer.count - (p?.compute_infer.count ?? 0);
-      const ns = s.compute_infer.ns - (p?.compute_infer.ns ?? 0);
-      return { batch_size: s.batch_size, executions: count, infer_us_mean: count ? round(ns / count / 1e3, 1) : null };
-    })
-    .filter((h) => h.executions > 0);
-  for (const h of histogram) h.rows_pct = round((100 * h.batch_size * h.executions) / Math.max(1, inferences), 1);
-  return {
-    inferences,
-    executions,
-    avg_batch: executions ? round(inferences / executions, 2) : null,
-    per_request_us: { in_agent_total: perCount(success), queue: perCount(queue) },
-    per_execution_us: { compute_input: perCount(input), compute_infer: perCount(infer), compute_output: perCount(output) },
-    compute_infer_total_ms: round(infer.ns / 1e6, 1),
-    histogram,
-  };
-}
-
-/**
- * Run `fn` (a closed loop with warm-up) and probe the CPU exactly over its measured window
- * (timers at the window's start and end); returns fn's result and the CPU delta.
- */
-async function withWindow(warmupMs, durationMs, pids, fn, extra = {}) {
-  let a;
-  let b;
-  const ta = setTimeout(() => { a = probe(pids); extra.start?.(); }, warmupMs);
-  const tb = setTimeout(() => { b = probe(pids); extra.end?.(); }, warmupMs + durationMs);
-  const result = await fn();
-  clearTimeout(ta);
-  clearTimeout(tb);
-  b ??= probe(pids);
-  return { result, cpu: a ? probeDelta(a, b, result.requests) : undefined };
-}
-
-/** withWindow plus the agent's statistics for the model over the same window. */
-async function withWindowStats(ctx, model, warmupMs, durationMs, fn) {
-  let s0;
-  let s1;
-  const w = await withWindow(warmupMs, durationMs, ctx.pids, fn, {
-    start: () => { s0 = modelStats(ctx.agentUrl, model); },
-    end: () => { s1 = modelStats(ctx.agentUrl, model); },
-  });
-  const a = await (s0 ?? modelStats(ctx.agentUrl, model));
-  const b = await (s1 ?? modelStats(ctx.agentUrl, model));
-  return { result: w.result, stats: statsDelta(a, b), cpu: w.cpu };
-}
-
-const CPU_HEADERS = ['server CPU/req (main + other threads)', 'client CPU/req'];
-const CPU_NOTE = 'CPU/req: on-CPU time (/proc/<pid>/task/*/schedstat) over the measured window ÷ replies; for the agent, its main (JS) thread + its other threads (onnxruntime intra-op pool, V8, libuv); client = the bench process (undici).';
-
-function cpuCols(cpu, server = 'agent') {
-  const p = cpu?.cpu_us_per_request;
-  if (!p) return ['—', '—'];
-  const srv = server === 'empty' ? fmtUs(p.empty) : `${fmtUs(p.agent_main_thread + p.agent_other_threads)} (${Math.round(p.agent_main_thread)} + ${Math.round(p.agent_other_threads)})`;
-  return [srv, fmtUs(p.client)];
-}
-
-function cpuShares(c) {
-  const p = c.processes_pct_of_one_core;
-  const parts = Object.entries(p).filter(([k, v]) => v > 0 && !k.startsWith('keep-awake')).map(([k, v]) => `${k} ${v}%`);
-  return `${parts.join(', ')} of one core; other processes ${c.foreign_pct ?? '?'}% of the machine`;
-}
-
-function latencyCols(l) {
-  return [fmtUs(l.p50_us), fmtUs(l.p95_us), fmtUs(l.p99_us)];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scenarios
-
-/** 1. Per-request overhead at concurrency 1 on add_sub, batch 1. */
-async function overhead(ctx, condition) {
-  const { agentUrl, emptyUrl, models, pids } = ctx;
-  const inputs = [
-    { name: 'INPUT0', shape: [1, 16], data: f32(16, (i) => i) },
-    { name: 'INPUT1', shape: [1, 16], data: f32(16, () => 1) },
-  ];
-  const out = { condition, model: 'add_sub', batch: 1, concurrency: 1, requests_per_variant: P.s1.n, interleaved_chunks_of: P.s1.chunk, variants: {} };
-  const ec = dispatcher(emptyUrl, 1);
-  const ac = dispatcher(agentUrl, 1);
-  // Four streams (empty/agent x binary/JSON), warmed up and then measured in round-robin chunks,
-  // so that none of them is measured "first" (the first phase after a change runs measurably
-  // colder here) and slow drifts in background load hit all four alike.
-  const reqs = [binaryRequest('add_sub', inputs), jsonRequest('add_sub', inputs)];
-  const streams = reqs.flatMap((req) => [
-    { kind: req.kind, server: 'empty', d: ec, req, lat: [] },
-    { kind: req.kind, server: 'agent', d: ac, req, lat: [] },
-  ]);
-  try {
-    step(`overhead (${condition}): warm-up, ${P.s1.warmup} requests per stream (empty/agent x binary/JSON), round-robin`);
-    for (let done = 0; done < P.s1.warmup; done += P.s1.chunk) {
-      for (const st of streams) await latencyLoop(st.d, st.req, Math.min(P.s1.chunk, P.s1.warmup - done));
-    }
-    step(`overhead (${condition}): ${P.s1.n} sequential requests per stream, chunks of ${P.s1.chunk}, round-robin`);
-    await ctx.gate(`overhead (${condition})`);
-    const c0 = probe(pids);
-    for (let done = 0; done < P.s1.n; done += P.s1.chunk) {
-      for (const st of streams) st.lat.push(...(await latencyLoop(st.d, st.req, Math.min(P.s1.chunk, P.s1.n - done))));
-    }
-    const cpu = probeDelta(c0, probe(pids), 2 * P.s1.n); // each server served 2 x n requests (binary + JSON)
-    for (const req of reqs) {
-      const e = streams.find((st) => st.kind === req.kind && st.server === 'empty').lat;
-      const g = streams.find((st) => st.kind === req.kind && st.server === 'agent').lat;
-      out.variants[req.kind] = { request_bytes: req.body.length, empty: summarize(e), agent: summarize(g) };
-    }
-    const pr = cpu.cpu_us_per_request;
-    out.cpu = cpu;
-    out.cpu_us_per_request = {
-      empty: pr.empty,
-      agent: round(pr.agent_main_thread + pr.agent_other_threads, 1),
-      agent_main_thread: pr.agent_main_thread,
-      agent_other_threads: pr.agent_other_threads,
-      note: 'per request, averaged over the binary and JSON requests (measured together, interleaved)',
-    };
-  } finally {
-    await ec.close();
-    await ac.close();
-  }
-  step(`overhead (${condition}): ${P.s1.n} direct session.run calls in the bench process (agent idle)`);
-  const session = await createSession(models.add_sub.file);
-  await ctx.gate(`overhead direct (${condition})`);
-  const c0 = probe(pids);
-  const ns0 = cpuNs(process.pid);
-  const lat = await runLatency(session, feedsOf(inputs), P.s1.n, P.s1.warmup);
-  const ns1 = cpuNs(process.pid);
-  const cpu = probeDelta(c0, probe(pids));
-  // The same runs paced like the agent's concurrency-1 traffic: one empty-route round trip
-  // (the process sleeps in epoll, as the agent does between requests) before each timed run.
-  // Not part of the target; it shows what onnxruntime itself costs when it does not run hot.
-  step(`overhead (${condition}): ${P.s1.n} direct session.run calls, each after one empty-route round trip`);
-  const pacer = dispatcher(emptyUrl, 1);
-  const makeFeeds = feedsOf(inputs);
-  const paced = new Float64Array(P.s1.n);
-  try {
-    for (let i = 0; i < P.s1.n; i++) {
-      await send(pacer, reqs[0]);
-      const t0 = process.hrtime.bigint();
-      await session.run(makeFeeds());
-      paced[i] = Number(process.hrtime.bigint() - t0) / 1e3;
-    }
-  } finally {
-    await pacer.close();
-  }
-  out.direct_paced = { ...summarize(paced), what: 'as direct, but each run follows one request to the empty route (not back-to-back)' };
-  await session.release();
-  out.direct = {
-    ...summarize(lat),
-    cpu_us_per_request: round((ns1 - ns0) / (P.s1.n + P.s1.warmup) / 1e3, 1),
-    cpu,
-    what: 'new ort.Tensor x2 + await session.run(feeds) (onnxruntime-node runs it after a setImmediate, synchronously)',
-  };
-  for (const v of Object.values(out.variants)) {
-    v.overhead_p50_us = round(v.agent.p50_us - (v.empty.p50_us + out.direct.p50_us), 1);
-    v.overhead_vs_paced_p50_us = round(v.agent.p50_us - (v.empty.p50_us + out.direct_paced.p50_us), 1);
-  }
-  out.overhead_cpu_us = round(out.cpu_us_per_request.agent - (out.cpu_us_per_request.empty + out.direct.cpu_us_per_request), 1);
-  return out;
-}
-
-/** Rounds of closed-loop runs pooled: throughput over the summed windows, latencies pooled. */
-function pooled(runs) {
-  const requests = runs.reduce((n, r) => n + r.requests, 0);
-  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
-  return { rps: round(requests / seconds), requests, seconds, latency: summarize(runs.flatMap((r) => r.latUs)) };
-}
-
-/** Alternate A/B then B/A... so slow drifts in background load hit both sides alike. */
-function order(pair, r) {
-  return r % 2 === 0 ? pair : [pair[1], pair[0]];
-}
-
-/** 2. Dynamic batching on vs off on the mlp, closed loop at several concurrencies. */
-async function batching(ctx) {
-  const { agentUrl } = ctx;
-  const x = { name: 'x', shape: [1, 256], data: f32(256, (i) => Math.sin(i)) };
-  const out = {
-    models: { off: 'mlp_nobatch', on: 'mlp_batch' },
-    request: 'binary, batch 1 ([1,256] FP32 in, binary out)',
-    warmup_ms: P.s2.warmupMs,
-    duration_ms: P.s2.durationMs,
-    rounds: P.s2.rounds,
-    queue_delay_us: OPT.queueDelayUs,
-    levels: [],
-  };
-  for (const c of P.s2.levels) {
-    const runs = { off: [], on: [] };
-    const gains = [];
-    for (let r = 0; r < P.s2.rounds; r++) {
-      const rps = {};
-      for (const [key, model] of order([['off', 'mlp_nobatch'], ['on', 'mlp_batch']], r)) {
-        step(`batching ${key}: ${model}, concurrency ${c}, ${P.s2.durationMs} ms${P.s2.rounds > 1 ? ` (round ${r + 1}/${P.s2.rounds})` : ''}`);
-        const req = binaryRequest(model, [x]);
-        await ctx.gate(`batching ${key} c=${c} #${r + 1}`);
-        const { result, stats, cpu } = await withWindowStats(ctx, model, P.s2.warmupMs, P.s2.durationMs, () =>
-          closedLoop(agentUrl, req, { concurrency: c, warmupMs: P.s2.warmupMs, durationMs: P.s2.durationMs }),
-        );
-        runs[key].push({ ...result, stats, cpu });
-        rps[key] = result.rps;
-      }
-      gains.push(rps.on / rps.off);
-    }
-    const level = { concurrency: c };
-    for (const key of ['off', 'on']) {
-      const p = pooled(runs[key]);
-      const inferences = runs[key].reduce((n, r) => n + r.stats.inferences, 0);
-      const executions = runs[key].reduce((n, r) => n + r.stats.executions, 0);
-      const inferNs = runs[key].reduce((n, r) => n + (r.stats.per_execution_us.compute_infer ?? 0) * 1e3 * r.stats.executions, 0);
-      level[key] = {
-        rps: p.rps,
-        requests: p.requests,
-        rounds_rps: runs[key].map((r) => round(r.rps)),
-        latency: p.latency,
-        avg_batch: executions ? round(inferences / executions, 2) : null,
-        compute_infer_us_per_execution: executions ? round(inferNs / executions / 1e3, 1) : null,
-        agent: runs[key].map((r) => r.stats),
-        cpu: runs[key].at(-1).cpu,
-        cpu_rounds: runs[key].map((r) => r.cpu),
-      };
-    }
-    level.gains_per_round = gains.map((g) => round(g, 2));
-    level.gain = round(median(gains), 2);
-    out.levels.push(level);
-  }
-  return out;
-}
-
-/** 3. Agent throughput on add_sub vs the empty route, same request bytes, concurrency 32. */
-async function http(ctx) {
-  const { agentUrl, emptyUrl, pids } = ctx;
-  const c = P.s3.concurrency;
-  const inputs = [
-    { name: 'INPUT0', shape: [1, 16], data: f32(16, (i) => i) },
-    { name: 'INPUT1', shape: [1, 16], data: f32(16, () => 1) },
-  ];
-  const req = binaryRequest('add_sub', inputs);
-  const out = {
-    concurrency: c,
-    request: `binary add_sub batch 1 (${req.body.length} bytes, binary outputs); the empty route gets the same bytes`,
-    warmup_ms: P.s3.warmupMs,
-    duration_ms: P.s3.durationMs,
-    rounds: [],
-  };
-  const runs = { empty: [], agent: [] };
-  for (let r = 0; r < P.s3.rounds; r++) {
-    const round_ = {};
-    for (const [key, url] of order([['empty', emptyUrl], ['agent', agentUrl]], r)) {
-      step(`http round ${r + 1}/${P.s3.rounds}: ${key}, concurrency ${c}, ${P.s3.durationMs} ms`);
-      await ctx.gate(`http ${key} #${r + 1}`);
-      const { result: res, cpu } = await withWindow(P.s3.warmupMs, P.s3.durationMs, pids, () =>
-        closedLoop(url, req, { concurrency: c, warmupMs: P.s3.warmupMs, durationMs: P.s3.durationMs }),
-      );
-      runs[key].push(res);
-      round_[key] = { rps: round(res.rps), latency: summarize(res.latUs), cpu };
-    }
-    round_.efficiency = round(round_.agent.rps / round_.empty.rps, 3);
-    out.rounds.push(round_);
-  }
-  const pe = pooled(runs.empty);
-  const pa = pooled(runs.agent);
-  out.empty_rps = pe.rps;
-  out.agent_rps = pa.rps;
-  out.empty_latency = pe.latency;
-  out.agent_latency = pa.latency;
-  out.efficiency = round(median(out.rounds.map((r) => r.efficiency)), 3);
-  if (P.s3.autocannonS > 0) {
-    // Cross-check only (not the target): autocannon's raw-socket client costs less CPU per
-    // request than undici, which matters when client and server share 2 cores.
-    const { default: autocannon } = await import('autocannon');
-    out.autocannon = {};
-    for (const [key, url] of [['empty', emptyUrl], ['agent', agentUrl]]) {
-      step(`http cross-check with autocannon: ${key}, ${c} connections, ${P.s3.autocannonS} s`);
-      await ctx.gate(`http autocannon ${key}`);
-      const c0 = probe(pids);
-      const r = await autocannon({ url: url + req.path, method: 'POST', headers: req.headers, body: req.body, connections: c, pipelining: 1, duration: P.s3.autocannonS });
-      if (r.non2xx || r.errors) throw new Error(`autocannon against ${key}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-      out.autocannon[key] = { rps: round(r.requests.average), latency_p50_ms: r.latency.p50, cpu: probeDelta(c0, probe(pids), r.requests.total) };
-    }
-    out.autocannon.efficiency = round(out.autocannon.agent.rps / out.autocannon.empty.rps, 3);
-  }
-  return out;
-}
-
-/** 4. mlp_heavy at saturation vs direct onnxruntime at the batch size the agent formed. */
-async function compute(ctx) {
-  const { agentUrl, models, pids } = ctx;
-  const c = P.s4.concurrency;
-  const x = { name: 'x', shape: [1, 1024], data: f32(1024, (i) => Math.cos(i)) };
-  const req = binaryRequest('mlp_heavy', [x]);
-  step(`compute: mlp_heavy, concurrency ${c}, ${P.s4.durationMs} ms`);
-  await ctx.gate('compute agent');
-  const { result, stats, cpu: cpuAgent } = await withWindowStats(ctx, 'mlp_heavy', P.s4.warmupMs, P.s4.durationMs, () =>
-    closedLoop(agentUrl, req, { concurrency: c, warmupMs: P.s4.warmupMs, durationMs: P.s4.durationMs }),
-  );
-  const batch = Math.max(1, Math.round(stats.avg_batch ?? 1));
-  const mode = [...stats.histogram].sort((a, b) => b.executions - a.executions)[0]?.batch_size ?? batch;
-  step(`compute: direct session.run at batch ${batch} for ${P.s4.directMs} ms (agent idle)`);
-  const session = await createSession(models.mlp_heavy.file);
-  await ctx.gate('compute direct');
-  const c1 = probe(pids);
-  const feeds = feedsOf([{ name: 'x', shape: [batch, 1024], data: f32(batch * 1024, (i) => Math.cos(i % 1024)) }]);
-  const d = await runThroughput(session, feeds, P.s4.directMs, 5);
-  const cpuDirect = probeDelta(c1, probe(pids));
-  const directAt = { batch, rows_per_s: round(d.runsPerSecond * batch), run_us: summarize(d.latUs), runs: d.runs, cpu: cpuDirect };
-  let directMax;
-  if (batch !== MAX_BATCH && P.s4.reference) {
-    step(`compute: direct session.run at batch ${MAX_BATCH} (reference only)`);
-    const dm = await runThroughput(session, feedsOf([{ name: 'x', shape: [MAX_BATCH, 1024], data: f32(MAX_BATCH * 1024, (i) => Math.cos(i % 1024)) }]), Math.min(1000, P.s4.directMs), 3);
-    directMax = { batch: MAX_BATCH, rows_per_s: round(dm.runsPerSecond * MAX_BATCH), run_us: summarize(dm.latUs) };
-  }
-  // Same answer as the agent? (one request through the agent vs the same row run directly)
-  const ac = dispatcher(agentUrl, 1);
-  const reply = await send(ac, req, true);
-  await ac.close();
-  const direct1 = await session.run(feedsOf([x])());
-  const diff = maxAbsDiff(decodeReply(reply.headers, reply.body).y, direct1.y.data);
-  await session.release();
-  if (!(diff < 1e-3)) throw new Error(`mlp_heavy: the agent's output differs from direct onnxruntime by ${diff}`);
-  const agentRowsPerS = round(result.rps); // one row per request
-  const windowMs = P.s4.durationMs;
-  return {
-    model: 'mlp_heavy',
-    concurrency: c,
-    request: 'binary, batch 1 ([1,1024] FP32 in, binary out)',
-    agent: { rows_per_s: agentRowsPerS, latency: summarize(result.latUs), stats, cpu: cpuAgent, compute_busy_pct: round((100 * stats.compute_infer_total_ms) / windowMs, 1) },
-    direct: directAt,
-    direct_at_max_batch: directMax,
-    modal_batch: mode,
-    efficiency: round(agentRowsPerS / directAt.rows_per_s, 3),
-    agent_vs_direct_output_max_abs_diff: diff,
-  };
-}
-
-/** 5. Cold start: unload + load through the API vs InferenceSession.create + one run. */
-async function coldStart(ctx) {
-  const { agentUrl, models } = ctx;
-  const out = { reps: P.s5.reps, note: 'model files are in the OS page cache (warm-cache load)', models: {} };
-  for (const [model, width] of [['mlp_heavy', 1024], ['mlp_batch', 256]]) {
-    step(`cold start: ${model}, ${P.s5.reps} x (unload, load) and ${P.s5.reps} x direct create + run`);
-    const client = [];
-    const agentLoadMs = [];
-    for (let i = 0; i < P.s5.reps; i++) {
-      const u = await postJson(`${agentUrl}/v2/repository/models/${model}/unload`);
-      if (u.status !== 200) throw new Error(`unload ${model}: ${JSON.stringify(u.body)}`);
-      const t0 = process.hrtime.bigint();
-      const l = await postJson(`${agentUrl}/v2/repository/models/${model}/load`);
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (l.status !== 200) throw new Error(`load ${model}: ${JSON.stringify(l.body)}`);
-      client.push(ms);
-      agentLoadMs.push((await modelStats(agentUrl, model)).load_ms);
-    }
-    const direct1 = [];
-    const directWarm = [];
-    for (let i = 0; i < P.s5.reps; i++) {
-      let t0 = process.hrtime.bigint();
-      let s = await createSession(models[model].file);
-      await s.run(feedsOf(zeros('x', 1, width))());
-      direct1.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      await s.release();
-      t0 = process.hrtime.bigint();
-      s = await createSession(models[model].file);
-      await s.run(feedsOf(zeros('x', 1, width))());
-      await s.run(feedsOf(zeros('x', MAX_BATCH, width))());
-      directWarm.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      await s.release();
-    }
-    out.models[model] = {
-      file_mb: round(models[model].bytes / 1e6, 1),
-      agent_load_client_ms: round(median(client), 1),
-      agent_load_ms_reported: median(agentLoadMs),
-      direct_create_run1_ms: round(median(direct1), 1),
-      direct_create_warmup_ms: round(median(directWarm), 1),
-      samples: { client, agentLoadMs, direct1, directWarm },
-    };
-  }
-  return out;
-}
-
-/** Sums of a {count, ns} field between two stats snapshots. */
-function durDelta(a, b) {
-  return { count: b.count - (a?.count ?? 0), ns: b.ns - (a?.ns ?? 0) };
-}
-
-/** statsDelta plus the image decoding + preprocessing time (`preprocess`, before the queue). */
-function imageStatsDelta(a, b) {
-  const out = statsDelta(a, b);
-  const pre = durDelta(a.inference_stats.preprocess, b.inference_stats.preprocess);
-  const success = durDelta(a.inference_stats.success, b.inference_stats.success);
-  const queue = durDelta(a.inference_stats.queue, b.inference_stats.queue);
-  const infer = durDelta(a.inference_stats.compute_infer, b.inference_stats.compute_infer);
-  const exec = ['compute_input', 'compute_infer', 'compute_output'].reduce((n, k) => n + durDelta(a.inference_stats[k], b.inference_stats[k]).ns, 0);
-  out.totals_ns = { preprocess: pre.ns, queue: queue.ns, success: success.ns, compute_infer: infer.ns, compute_all: exec };
-  out.preprocess = pre;
-  // Per image (one image per request here): decode + preprocess, queue, then the run of the batch
-  // it was in (success − queue: compute_input + compute_infer + compute_output of that batch).
-  const per = (ns, n) => (n ? round(ns / n / 1e3, 1) : null);
-  const runPerRequest = success.count ? (success.ns - queue.ns) / success.count : NaN;
-  out.per_image_us = {
-    decode_preprocess: per(pre.ns, pre.count),
-    queue: per(queue.ns, queue.count),
-    model_run: Number.isFinite(runPerRequest) ? round(runPerRequest / 1e3, 1) : null,
-    model_work: per(infer.ns, out.inferences), // compute_infer ÷ images: the model's cost of one image once batched
-  };
-  const inAgent = (pre.ns / Math.max(1, pre.count)) + (success.ns / Math.max(1, success.count));
-  const pct = (x) => (inAgent > 0 && Number.isFinite(x) ? round((100 * x) / inAgent, 1) : null);
-  out.share_of_time_in_agent_pct = {
-    decode_preprocess: pct(pre.ns / Math.max(1, pre.count)),
-    queue: pct(queue.ns / Math.max(1, queue.count)),
-    model_run: pct(runPerRequest),
-  };
-  out.decode_vs_model_work_pct = pre.ns + infer.ns > 0 ? round((100 * pre.ns) / (pre.ns + infer.ns), 1) : null;
-  return out;
-}
-
-const OCR_STAGES = ['decode', 'detection', 'crop', 'direction', 'recognition'];
-/** Which stage runs which model (for the model-run split of the pipeline's stages). */
-const STAGE_MODELS = { detection: 'text_detection', direction: 'text_direction', recognition: 'text_recognition' };
-
-/** The pipeline's statistics between two snapshots: time per stage per image and its share. */
-function pipelineDelta(a, b) {
-  const pa = a.pipeline_stats;
-  const pb = b.pipeline_stats;
-  const success = durDelta(pa.success, pb.success);
-  const fail = durDelta(pa.fail, pb.fail);
-  const stages = {};
-  let sum = 0;
-  for (const k of OCR_STAGES) {
-    const d = pb.stages[k] ? durDelta(pa.stages[k], pb.stages[k]) : { count: 0, ns: 0 };
-    stages[k] = d;
-    sum += d.ns;
-  }
-  for (const k of OCR_STAGES) {
-    const d = stages[k];
-    d.ms_per_image = d.count ? round(d.ns / d.count / 1e6, 2) : null;
-    d.share_pct = sum > 0 ? round((100 * d.ns) / sum, 1) : null;
-  }
-  return { images: success.count, failed: fail.count, ms_per_image: success.count ? round(success.ns / success.count / 1e6, 2) : null, stages };
-}
-
-/** Every stats snapshot scenario 6 needs, fetched together. */
-async function imageAgentStats(url) {
-  const all = await Promise.all(IMAGE_MODELS.map((m) => getJson(`${url}/v2/models/${m}/stats`)));
-  return Object.fromEntries(IMAGE_MODELS.map((m, i) => [m, all[i].model_stats[0]]));
-}
-
-/**
- * 6. Images: the text-direction classifier and the OCR pipeline through POST /v1/models/{m}/predict
- * (PNG body), closed loop at concurrency 1 and 16; every answer checked; per run the agent's
- * statistics deltas say where the time went (decode vs the model stages).
- */
-async function images(ctx) {
-  const { url, pids, rendered } = ctx;
-  const out = {
-    agent: ctx.agentInfo,
-    route: 'POST /v1/models/{model}/predict, body = the PNG, Content-Type image/png (JSON answer)',
-    inputs: {
-      classifier: { text: rendered.line.text, width: rendered.line.width, height: rendered.line.height, font_px: rendered.line.font_px, png_bytes: rendered.line.bytes },
-      ocr: { lines: rendered.ocr.lines, width: rendered.ocr.width, height: rendered.ocr.height, font_px: rendered.ocr.font_px, png_bytes: rendered.ocr.bytes },
-      font: 'DejaVu Sans, black on white',
-    },
-    checks: { classifier: "top prediction label '0' (upright)", ocr: `${rendered.ocr.lines.length} lines in order, each with similarity ≥ ${MIN_SIMILARITY} (1 − edit distance ÷ longer length) and angle 0` },
-    runs: [],
-  };
-  const cls = predictRequest('text_direction', rendered.line.png);
-  const ocr = predictRequest('ocr', rendered.ocr.png);
-  const checkLine = checkClassifier;
-  const checkPage = checkOcr(rendered.ocr.lines);
-  // First answers (also the first runs at these shapes): shown, and kept in the results.
-  {
-    const d = dispatcher(url, 1);
-    try {
-      const first = {};
-      for (const [k, req, check] of [['classifier', cls, checkLine], ['ocr', ocr, checkPage]]) {
-        try {
-          const r = await send(d, req, true);
-          const j = JSON.parse(r.body.toString('utf8'));
-          first[k] = { answer: k === 'ocr' ? j.lines.map((l) => ({ text: l.text, confidence: round(l.confidence, 3), box: l.box, angle: l.angle })) : j.predictions, problem: check(r.body) ?? null };
-        } catch (err) {
-          first[k] = { error: err.message };
-        }
-      }
-      out.first_answers = first;
-      const c = first.classifier;
-      const o = first.ocr;
-      step(`images: first answers: classifier ${c.error ? `error ${c.error}` : `${c.answer[0].label} (${round(c.answer[0].score, 3)})${c.problem ? ` WRONG: ${c.problem}` : ''}`}; ocr ${o.error ? `error ${o.error}` : `${JSON.stringify(o.answer.map((l) => l.text))}${o.problem ? ` WRONG: ${o.problem}` : ''}`}`);
-    } finally {
-      await d.close();
-    }
-  }
-  out.agent.threads = threadCount(ctx.pid);
-  out.agent.load_ms = Object.fromEntries(await Promise.all(['text_detection', 'text_direction', 'text_recognition'].map(async (m) => [m, (await modelStats(url, m)).load_ms])));
-  const plan = [
-    ['text_direction', 'classifier', cls, checkLine, 1, P.s6.classifier],
-    ['text_direction', 'classifier', cls, checkLine, 16, P.s6.classifier],
-    ['ocr', 'pipeline', ocr, checkPage, 1, P.s6.ocr1],
-    ['ocr', 'pipeline', ocr, checkPage, 16, P.s6.ocr16],
-  ];
-  for (const [i, [model, kind, req, check, c, t]] of plan.entries()) {
-    const abandon = P.s6.abandonLast && i === plan.length - 1;
-    step(`images: ${model}, concurrency ${c}, ${t.durationMs} ms after ${t.warmupMs} ms warm-up`);
-    await ctx.gate(`images ${model} c=${c}`);
-    let s0;
-    let s1;
-    const w = await withWindow(t.warmupMs, t.durationMs, pids, () => checkedLoop(url, req, check, { concurrency: c, warmupMs: t.warmupMs, durationMs: t.durationMs, abandon }), {
-      start: () => { s0 = imageAgentStats(url); },
-      end: () => { s1 = imageAgentStats(url); },
-    });
-    const a = await (s0 ?? imageAgentStats(url));
-    const b = await (s1 ?? imageAgentStats(url));
-    const r = w.result;
-    const run = {
-      model,
-      kind,
-      concurrency: c,
-      warmup_ms: t.warmupMs,
-      duration_ms: t.durationMs,
-      images_per_s: round(r.rps, 1),
-      images: r.requests,
-      latency: summarize(r.latUs),
-      errors: r.errors,
-      wrong: r.wrong,
-      first_error: r.first_error,
-      first_wrong: r.first_wrong,
-      failures_outside_window: r.failures_total - r.errors - r.wrong,
-      ...(abandon ? { abandoned_in_flight: r.abandoned_in_flight, note: 'requests in flight at the end of the window were not awaited (the image agent was stopped right after)' } : {}),
-      cpu: w.cpu,
-    };
-    if (kind === 'classifier') {
-      run.agent = imageStatsDelta(a.text_direction, b.text_direction);
-    } else {
-      run.pipeline = pipelineDelta(a.ocr, b.ocr);
-      run.stage_models = {};
-      for (const [stage, m] of Object.entries(STAGE_MODELS)) {
-        const d = statsDelta(a[m], b[m]);
-        run.stage_models[stage] = {
-          model: m,
-          calls: d.inferences,
-          executions: d.executions,
-          avg_batch: d.avg_batch,
-          compute_infer_ms_total: d.compute_infer_total_ms,
-          compute_infer_ms_per_image: run.pipeline.images ? round(d.compute_infer_total_ms / run.pipeline.images, 2) : null,
-          queue_ms_per_call: d.per_request_us.queue === null ? null : round(d.per_request_us.queue / 1e3, 2),
-        };
-      }
-    }
-    if (r.errors || r.wrong) step(`images: ${model} c=${c}: ${r.errors} error(s), ${r.wrong} wrong answer(s): ${r.first_error ?? r.first_wrong}`);
-    out.runs.push(run);
-  }
-  return out;
-}
+import { ROOT, require, parseOnly, parseOptions, OPT, P, RUN, RUN_STANDALONE, TARGETS, log, T0, step, getJson, postJson, waitModelsReady, modelStats, statsDelta, withWindow, withWindowStats, CPU_HEADERS, CPU_NOTE, cpuCols, cpuShares, latencyCols, pooled, order } from './lib/common.mjs';
+import { overhead } from './scenarios/overhead.mjs';
+import { batching } from './scenarios/batching.mjs';
+import { http } from './scenarios/http.mjs';
+import { compute } from './scenarios/compute.mjs';
+import { coldStart } from './scenarios/cold-start.mjs';
+import { images, OCR_STAGES, STAGE_MODELS } from './scenarios/images.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Report
@@ -1024,7 +375,7 @@ async function main() {
   let imageAgent;
   try {
     step(`generating models into ${tmp}`);
-    const { repo, models } = await buildRepository(tmp, { queueDelayUs: OPT.queueDelayUs });
+    const { repo, models } = await buildRepository(tmp, { queueDelayUs: OPT.queueDelayUs, resnet: RUN('fastapi') && (!OPT.quick || Boolean(OPT.only)) });
     const imageRepo = RUN(6) ? await buildImageRepository(tmp) : undefined;
 
     step('starting the agent and the empty route (child processes)');
@@ -1143,6 +494,8 @@ async function main() {
       windows.push(w);
     };
     const ctx = { agentUrl, emptyUrl, models, pids, gate };
+    // What the scenarios of bench/scenarios/ get.
+    const xctx = { ...ctx, named: Boolean(OPT.only), repo, agentPid: agent.pid, P, ROOT, step, quick: OPT.quick, modelStats: (m) => modelStats(agentUrl, m), waitModelsReady };
     const scenarios = {};
     const show = (k) => {
       const R = { scenarios: { [k]: scenarios[k] } };
@@ -1163,6 +516,15 @@ async function main() {
       const r = await imageReady;
       step(`image agent ${r.url} (pid ${imageAgent.pid}) ready in ${r.ready_ms} ms, started with the first one; idle until scenario 6`);
     }
+    // Idle CPU first: nothing has been measured yet, the warm-up's replies have settled.
+    const extra = async (x) => {
+      log(`\n[${x.name}] ${x.title}`);
+      const w = await begin(x.name);
+      scenarios[x.name] = await x.run(xctx);
+      await end(w);
+      for (const r of x.issueRows(scenarios[x.name])) log(`  ${r.figure}: ${r.value} (target ${r.target})`);
+    };
+    for (const x of EXTRA_SCENARIOS.filter((x) => x.first && RUN(x.name))) await extra(x);
     if (RUN(1)) {
       if (OPT.keepAwake && !OPT.quick) await scenario('overhead_idle', '\n[1/6] overhead, idle CPUs', () => overhead(ctx, IDLE));
       if (OPT.keepAwake) keepAwake();
@@ -1200,6 +562,9 @@ async function main() {
       }
     }
 
+    for (const x of EXTRA_SCENARIOS.filter((x) => !x.first && RUN(x.name))) await extra(x);
+    for (const n of STANDALONE.filter(RUN_STANDALONE)) scenarios[n] = await runStandalone(n, { ROOT, quick: OPT.quick, log });
+
     const conditions = {
       cpus_allowed: { bench: cpusAllowed(process.pid), agent: cpusAllowed(agent.pid), empty: cpusAllowed(empty.pid) },
       agent_threads: threadCount(agent.pid),
@@ -1231,6 +596,8 @@ async function main() {
 
     log('='.repeat(100));
     log(render(R, false));
+    R.issue_table = issueTable(scenarios, { load: loadAverage(), machine });
+    log(`\n${R.issue_table.text}`);
     if (profDir) {
       for (const who of ['agent', 'empty']) {
         const dir = path.join(profDir, who);

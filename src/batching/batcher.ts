@@ -4,9 +4,13 @@
  * batch that fails rejects only its own requests, each with the error.
  *
  * Admission and cancellation happen here, not in the routes:
- * - a full queue (max_queue_size) refuses at once with QUEUE_FULL;
+ * - a full queue (max_queue_size) refuses with QUEUE_FULL, at once or after waiting
+ *   `fullWaitMs` for a place (places go to waiters in arrival order);
  * - an expired deadline rejects with DEADLINE_EXCEEDED without running;
  * - an aborted signal (client went away) removes the request before it runs.
+ *
+ * Each arrival is recorded (was anything queued or running?) for the work-conserving rule of
+ * policy.ts, which the batcher consults only while an execution slot is free.
  *
  * `close()` stops taking requests and resolves once everything queued and running is done;
  * `destroy(err)` rejects everything still queued at once.
@@ -15,6 +19,7 @@ import { AgentError } from '../errors.js';
 import type { CancelSignal } from '../util/cancel.js';
 import type { Clock } from '../util/clock.js';
 import { deferred, type Deferred } from '../util/deferred.js';
+import { ArrivalTracker } from './arrivals.js';
 import { decideNextBatch, type BatchingSettings, type PendingView } from './policy.js';
 
 export interface EnqueueOptions<P> {
@@ -26,6 +31,8 @@ export interface EnqueueOptions<P> {
   readonly signal?: CancelSignal | undefined;
   /** 0 is the highest priority; each level is FIFO. */
   readonly priority?: number;
+  /** When the queue is full, wait up to this long (ms) for a place before QUEUE_FULL (default 0). */
+  readonly fullWaitMs?: number;
 }
 
 interface Entry<P, R> extends PendingView {
@@ -69,6 +76,9 @@ export class Batcher<P, R> {
   private cancelTimer: (() => void) | undefined;
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly arrivals = new ArrivalTracker();
+  /** Admission waiting for the queue to have room (FIFO), see waitForRoom. */
+  private readonly roomWaiters: { max: number; wake: (room: boolean) => void }[] = [];
 
   constructor(private readonly opts: BatcherOptions<P, R>) {
     this.queues = Array.from({ length: Math.max(1, opts.priorityLevels) }, () => []);
@@ -100,19 +110,26 @@ export class Batcher<P, R> {
       return Promise.reject(new AgentError('UNAVAILABLE', 'the model is unloading and takes no new requests', { retryAfterSeconds: 1 }));
     }
     if (this.opts.maxQueueSize > 0 && this.queued >= this.opts.maxQueueSize) {
-      return Promise.reject(
+      const full = () =>
         new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${this.opts.maxQueueSize}); retry later`, {
           retryAfterSeconds: 1,
-        }),
+        });
+      const wait = o.fullWaitMs ?? 0;
+      if (wait <= 0) return Promise.reject(full());
+      const until = this.opts.clock.now() + wait;
+      return this.waitForRoom(this.opts.maxQueueSize, wait).then((room) =>
+        room ? this.enqueue({ ...o, fullWaitMs: until - this.opts.clock.now() }) : Promise.reject(full()),
       );
     }
     if (o.signal?.aborted) return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
     const level = Math.min(Math.max(0, o.priority ?? 0), this.queues.length - 1);
+    const now = this.opts.clock.now();
+    this.arrivals.record(now, !this.idle);
     const entry: Entry<P, R> = {
       payload: o.payload,
       rows: o.rows,
       shapeKey: o.shapeKey,
-      enqueuedAt: this.opts.clock.now(),
+      enqueuedAt: now,
       deadline: o.deadline,
       reply: deferred<R>(),
       signal: o.signal,
@@ -132,6 +149,39 @@ export class Batcher<P, R> {
     return entry.reply.promise;
   }
 
+  /**
+   * Resolves true as soon as fewer than `max` requests are queued, or false after `ms`. Waiters
+   * are woken in arrival order, one per free place; the place is not reserved (enqueue still
+   * checks max_queue_size).
+   */
+  waitForRoom(max: number, ms: number): Promise<boolean> {
+    if (this.queued < max) return Promise.resolve(true);
+    if (this.closing || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        max,
+        wake: (room: boolean) => {
+          cancel();
+          resolve(room);
+        },
+      };
+      const cancel = this.opts.clock.setTimer(ms, () => {
+        const i = this.roomWaiters.indexOf(waiter);
+        if (i >= 0) this.roomWaiters.splice(i, 1);
+        resolve(false);
+      });
+      this.roomWaiters.push(waiter);
+    });
+  }
+
+  private wakeRoomWaiters(): void {
+    let free = this.roomWaiters.length > 0 ? this.roomWaiters[0]!.max - this.queued : 0;
+    while (free > 0 && this.roomWaiters.length > 0) {
+      this.roomWaiters.shift()!.wake(true);
+      free--;
+    }
+  }
+
   /** Resolves when nothing is queued or running (new requests are still taken). */
   whenIdle(): Promise<void> {
     if (this.idle) return Promise.resolve();
@@ -148,6 +198,7 @@ export class Batcher<P, R> {
   destroy(err: Error): void {
     this.closing = true;
     this.cancelTimer?.();
+    for (const w of this.roomWaiters.splice(0)) w.wake(false);
     for (const q of this.queues) {
       for (const e of q.splice(0)) {
         this.detach(e);
@@ -201,7 +252,7 @@ export class Batcher<P, R> {
     while (this.inFlight < this.opts.instances) {
       const queue = this.queues.find((q) => q.length > 0);
       if (!queue) break;
-      const d = decideNextBatch(queue, now, this.opts.settings);
+      const d = decideNextBatch(queue, now, this.opts.settings, this.arrivals);
       if (d.kind === 'dispatch') {
         this.dispatch(queue.splice(0, d.count), now);
         continue;
@@ -210,6 +261,7 @@ export class Batcher<P, R> {
       break;
     }
     if (wakeAt !== Infinity) this.cancelTimer = this.opts.clock.setTimer(wakeAt - now, () => this.pump());
+    if (this.roomWaiters.length > 0) this.wakeRoomWaiters();
     this.notifyIdle();
   }
 

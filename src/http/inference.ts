@@ -59,6 +59,7 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
     signal,
     timeoutMicroseconds: intParameter(decoded.parameters, 'timeout'),
     priority: intParameter(decoded.parameters, 'priority'),
+    queueFullWaitMs: ctx.config.queueFullDelayMs,
   });
   return {
     outputs: prepared.outputs.map((o: PreparedOutput) => {

@@ -84,7 +84,7 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     mkdirSync(path.join(models, 'slowish', '1'), { recursive: true });
     cpSync(path.join(gen, 'identity_fp32', '1', 'model.onnx'), path.join(models, 'slowish', '1', 'model.onnx'));
     // Requests wait up to 0.4 s for a batch of 32: queued work exists when SIGTERM comes.
-    writeFileSync(path.join(models, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 400000 }\n');
+    writeFileSync(path.join(models, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 400000 }\nparameters { key: "batching_policy" value: { string_value: "triton" } }\n');
     mkdirSync(path.join(hostData, 'state'));
 
     // The coordinator: its Service port 9000 maps to a free port here.

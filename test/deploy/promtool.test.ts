@@ -22,7 +22,7 @@ if (!PROMTOOL) console.warn('test/deploy/promtool: skipped, promtool is not inst
 function addSlowModel(repo: string): void {
   mkdirSync(path.join(repo, 'slowish', '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, 'slowish', '1', 'model.onnx'));
-  writeFileSync(path.join(repo, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 2000000 }\n');
+  writeFileSync(path.join(repo, 'slowish', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 2000000 }\nparameters { key: "batching_policy" value: { string_value: "triton" } }\n');
 }
 
 function promtool(args: string[], input?: string) {

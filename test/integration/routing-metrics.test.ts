@@ -30,7 +30,7 @@ beforeAll(async () => {
   // tiny: a queue of 2 behind a 1 s batch delay, so the third request gets 429 QUEUE_FULL.
   mkdirSync(path.join(repo, 'tiny', '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, 'tiny', '1', 'model.onnx'));
-  writeFileSync(path.join(repo, 'tiny', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 1000000 default_queue_policy { max_queue_size: 2 } }\n');
+  writeFileSync(path.join(repo, 'tiny', 'config.pbtxt'), 'max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: 1000000 default_queue_policy { max_queue_size: 2 } }\nparameters { key: "batching_policy" value: { string_value: "triton" } }\n');
   mkdirSync(path.join(repo, 'badconfig', '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, 'badconfig', '1', 'model.onnx'));
   writeFileSync(path.join(repo, 'badconfig', 'config.pbtxt'), 'max_batch_size: "many"\n');

@@ -60,8 +60,8 @@ describe('Batcher', () => {
     expect(reports.map((r) => r.rows)).toEqual([1, 4, 1]);
   });
 
-  it('waits for the queue delay on the fake clock, then dispatches', async () => {
-    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5 } });
+  it('waits for the queue delay on the fake clock, then dispatches (triton policy)', async () => {
+    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5, policy: 'triton' } });
     void enqueue(batcher, 1);
     clock.advance(2);
     void enqueue(batcher, 2);
@@ -70,6 +70,53 @@ describe('Batcher', () => {
     expect(runs).toHaveLength(0);
     clock.advance(0.1);
     expect(runs.map((r) => r.payloads)).toEqual([[1, 2]]);
+  });
+
+  it('work-conserving: a lone client (nothing else queued or running) never waits for the delay', async () => {
+    const { batcher, runs, clock, finish } = setup({ settings: { maxQueueDelayMs: 5 } });
+    for (let i = 0; i < 20; i++) {
+      const r = enqueue(batcher, i);
+      expect(runs).toHaveLength(i + 1);
+      await finish(i);
+      await r;
+      clock.advance(0.3);
+    }
+    expect(runs.every((r) => r.payloads.length === 1)).toBe(true);
+  });
+
+  it('work-conserving: while requests keep overlapping, a free slot waits for company, then dispatches when the stream pauses', async () => {
+    const { batcher, runs, clock, finish } = setup({ settings: { maxQueueDelayMs: 5, maxBatchSize: 64 } });
+    // Build up history: a busy model with arrivals every 0.1 ms.
+    void enqueue(batcher, 0);
+    for (let i = 1; i <= 20; i++) {
+      clock.advance(0.1);
+      void enqueue(batcher, i);
+    }
+    expect(runs).toHaveLength(1);
+    await finish(0);
+    // The slot is free, arrivals are recent and frequent: it waits rather than run 20 at once...
+    expect(runs).toHaveLength(1);
+    clock.advance(0.1);
+    void enqueue(batcher, 21);
+    expect(runs).toHaveLength(1);
+    // ...and once nothing has arrived for twice the recent gap (0.2 ms), it runs what it has,
+    // long before the 5 ms delay.
+    clock.advance(0.25);
+    expect(runs).toHaveLength(2);
+    expect(runs[1]!.payloads).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+  });
+
+  it('triton policy: the same stream waits out the whole delay, even on an idle model', async () => {
+    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5, maxBatchSize: 64, policy: 'triton' } });
+    void enqueue(batcher, 0);
+    for (let i = 1; i <= 20; i++) {
+      clock.advance(0.1);
+      void enqueue(batcher, i);
+    }
+    clock.advance(2.9);
+    expect(runs).toHaveLength(0);
+    clock.advance(0.1);
+    expect(runs.map((r) => r.payloads.length)).toEqual([21]);
   });
 
   it('does not merge different shapes', async () => {
@@ -192,5 +239,46 @@ describe('CancelSource', () => {
     off();
     b.cancel();
     expect(n).toBe(1);
+  });
+});
+
+describe('Batcher.waitForRoom (admission of a full queue)', () => {
+  it('answers at once when there is room, wakes waiters in order as the queue drains, times out otherwise', async () => {
+    const { batcher, clock, finish } = setup({ settings: { maxQueueDelayMs: 0, maxBatchSize: 2 } });
+    void enqueue(batcher, 1); // runs
+    void enqueue(batcher, 2);
+    void enqueue(batcher, 3); // queued: 2
+    await expect(batcher.waitForRoom(3, 10)).resolves.toBe(true);
+    const woken: string[] = [];
+    const a = batcher.waitForRoom(2, 10).then((r) => woken.push(`a:${r}`));
+    const b = batcher.waitForRoom(2, 10).then((r) => woken.push(`b:${r}`));
+    const c = batcher.waitForRoom(2, 10).then((r) => woken.push(`c:${r}`));
+    await finish(0); // the batch [2, 3] leaves the queue: two places
+    await Promise.resolve();
+    expect(woken).toEqual(['a:true', 'b:true']);
+    clock.advance(10);
+    await c;
+    expect(woken).toEqual(['a:true', 'b:true', 'c:false']);
+    await Promise.all([a, b]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('Batcher.enqueue with fullWaitMs', () => {
+  it('waits for a place instead of refusing at once, and refuses once the wait runs out', async () => {
+    const { batcher, clock, runs, finish } = setup({ maxQueueSize: 1, settings: { maxBatchSize: 1 } });
+    void enqueue(batcher, 1); // runs
+    void enqueue(batcher, 2); // queued: full
+    const waiting = batcher.enqueue({ payload: 3, rows: 1, shapeKey: 'k', deadline: Infinity, fullWaitMs: 5 });
+    const refused = batcher.enqueue({ payload: 4, rows: 1, shapeKey: 'k', deadline: Infinity, fullWaitMs: 5 });
+    await finish(0); // 2 runs, a place opens: 3 takes it
+    await Promise.resolve();
+    expect(batcher.queued).toBe(1);
+    clock.advance(5);
+    await expect(refused).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await finish(1);
+    await finish(2);
+    await expect(waiting).resolves.toBe(30);
+    expect(runs.map((r) => r.payloads)).toEqual([[1], [2], [3]]);
   });
 });
