@@ -17,10 +17,16 @@
  * same node id closes the older one with 4004. After registration, a malformed, unknown or
  * invalid message is answered with an `error` message and the connection stays open.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyReply } from 'fastify';
+import { registerAdminRoutes } from './admin-routes.js';
+import { tokenMatches } from './auth.js';
+import { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
+import { CoordinatorStore, type AuditRow } from './audit/store.js';
+import { createGateway, type GatewayOptions } from './gateway/gateway.js';
+import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
 import { messageOf } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -64,55 +70,18 @@ export interface CoordinatorOptions {
   readonly heartbeatIntervalMs?: number;
   /** Recent events kept per node. Default 100. */
   readonly maxEvents?: number;
+  /**
+   * Folder of the SQLite file (coordinator.db) holding the audit trail and node registry; it
+   * survives restarts. Without it both live in memory.
+   */
+  readonly stateDir?: string;
+  /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
+  readonly gateway?: GatewayOptions;
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
 
-export type NodeHealth = 'Ready' | 'Unknown' | 'Gone';
-
-/** A node as GET /nodes shows it. Times are ISO 8601 strings. */
-export interface NodeView {
-  readonly nodeId: string;
-  readonly sessionId: string;
-  readonly state: NodeHealth;
-  /** As the agent last reported it. */
-  readonly nodeState: NodeState;
-  readonly connected: boolean;
-  readonly hostname: string;
-  readonly url: string;
-  readonly agentVersion: string;
-  readonly protocolVersion: number;
-  readonly labels: Record<string, string>;
-  readonly gpus: RegisterMessage['gpus'];
-  /** From register, updated by model_state events. */
-  readonly models: RegisterMessage['models'];
-  readonly capacity: RegisterMessage['capacity'];
-  readonly registeredAt: string;
-  readonly lastSeen: string;
-  readonly heartbeats: number;
-  readonly lastHeartbeat: (HeartbeatMessage & { receivedAt: string }) | null;
-}
-
-/** GET /nodes/{id}: the view plus recent events, oldest first. */
-export interface NodeDetail extends NodeView {
-  readonly events: { receivedAt: string; at: string; event: AgentEvent }[];
-}
-
-export interface CommandOutcome {
-  readonly id: string;
-  readonly ok: boolean;
-  readonly error?: string;
-  /** No result arrived in time (HTTP 504). */
-  readonly timedOut?: boolean;
-}
-
-/** A command that could not be sent: `status` is the HTTP status to answer. */
-export class CommandRefused extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
-    super(message);
-    this.name = 'CommandRefused';
-  }
-}
+export { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
 
 export interface RunningCoordinator {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:9000. */
@@ -122,8 +91,10 @@ export interface RunningCoordinator {
   readonly port: number;
   nodes(): NodeView[];
   node(nodeId: string): NodeDetail | undefined;
+  /** The audit trail, oldest first (`since`: epoch ms). */
+  audit(filter?: { nodeId?: string; since?: number; limit?: number }): AuditRow[];
   /** Send a command and wait for its result; throws CommandRefused when it cannot be sent. */
-  sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number }): Promise<CommandOutcome>;
+  sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number; identity?: string }): Promise<CommandOutcome>;
   /** Close every agent connection (1001), stop listening. */
   close(): Promise<void>;
 }
@@ -156,14 +127,6 @@ interface NodeRecord {
 
 const MAX_PAYLOAD = 4 * 1024 * 1024;
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = createHash('sha256').update(m[1]!).digest();
-  const wanted = createHash('sha256').update(token).digest();
-  return timingSafeEqual(given, wanted);
-}
-
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -190,6 +153,44 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const nodes = new Map<string, NodeRecord>();
   const conns = new Set<AgentConn>();
   let closed = false;
+  const store = new CoordinatorStore(options.stateDir);
+
+  /** The agent's ready/cordoned/draining changed: keep it, and record it in the audit trail. */
+  const setNodeState = (n: NodeRecord, state: NodeState, identity: string, reason: string) => {
+    if (n.nodeState === state) return;
+    store.append({ kind: 'node_state', at: Date.now(), nodeId: n.nodeId, identity, action: state, target: n.nodeState, result: reason });
+    n.nodeState = state;
+  };
+  const setHealth = (n: NodeRecord, health: NodeHealth, reason: string) => {
+    if (n.health === health) return;
+    store.append({ kind: 'node_health', at: Date.now(), nodeId: n.nodeId, identity: 'coordinator', action: health, target: n.health, result: reason });
+    n.health = health;
+  };
+
+  // ---- the gateway's view of the fleet ---------------------------------------------------------
+
+  const modelListeners = new Set<(nodeId: string) => void>();
+  const modelsChanged = (nodeId: string) => {
+    for (const l of modelListeners) l(nodeId);
+  };
+  const gatewayNode = (n: NodeRecord): GatewayNode => ({
+    nodeId: n.nodeId,
+    url: n.info.url,
+    health: healthOf(n),
+    nodeState: n.nodeState,
+    models: n.info.models,
+    load: n.lastHeartbeat?.models ?? [],
+    labels: n.info.labels,
+  });
+  const fleet: GatewayFleet = {
+    nodes: () => [...nodes.values()].map(gatewayNode),
+    sendCommand: (nodeId, command, opts) => sendCommand(nodeId, command, opts),
+    onModelsChanged: (l) => {
+      modelListeners.add(l);
+      return () => modelListeners.delete(l);
+    },
+  };
+  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock);
 
   // ---- fleet state --------------------------------------------------------------------------
 
@@ -217,6 +218,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     lastSeen: iso(n.lastSeen),
     heartbeats: n.heartbeats,
     lastHeartbeat: n.lastHeartbeat ? { ...n.lastHeartbeat, receivedAt: iso(n.lastHeartbeat.receivedAt) } : null,
+    routing: gateway.routing(n.nodeId),
   });
 
   const detailOf = (n: NodeRecord): NodeDetail => ({
@@ -234,7 +236,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const silentMs = Math.round(clock.now() - n.lastSeenMono);
       if (h === 'Ready') log.info({ nodeId: n.nodeId }, 'node is Ready');
       else log.warn({ nodeId: n.nodeId, connected: n.conn !== undefined, silentMs }, `node is ${h}`);
-      n.health = h;
+      setHealth(n, h, n.conn ? `silent for ${silentMs} ms` : `disconnected, silent for ${silentMs} ms`);
+      if (h !== 'Ready') store.touch(n.nodeId, n.lastSeen);
     }
     if (!closed) cancelSweep = clock.setTimer(sweepMs, sweep);
   };
@@ -313,7 +316,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         lastHeartbeat: undefined,
         events: [],
         pending: new Map(),
-        health: 'Ready',
+        health: 'Unknown',
       };
       nodes.set(m.nodeId, node);
     } else if (node.sessionId !== m.sessionId) {
@@ -329,9 +332,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     node.lastSeen = now;
     node.lastSeenMono = clock.now();
     node.conn = conn;
-    node.nodeState = m.nodeState;
-    node.health = 'Ready';
+    setNodeState(node, m.nodeState, 'agent', 'register');
+    setHealth(node, 'Ready', known ? 're-registered' : 'registered');
+    store.saveNode(m, now, now);
     conn.node = node;
+    modelsChanged(node.nodeId);
     send(conn, {
       type: 'registered',
       protocolVersion: PROTOCOL_VERSION,
@@ -377,11 +382,12 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         if (i >= 0) models[i] = clean;
         else models.push(clean);
         node.info = { ...node.info, models };
+        modelsChanged(node.nodeId);
         log.info({ nodeId: node.nodeId, model: e.model, version: e.version, state: e.state, reason: e.reason }, 'model state');
         break;
       }
       case 'node_state':
-        node.nodeState = e.state;
+        setNodeState(node, e.state, 'agent', `node_state event${e.reason ? `: ${e.reason}` : ''}`);
         log.info({ nodeId: node.nodeId, nodeState: e.state, reason: e.reason }, 'node state');
         break;
       case 'model_load_failed':
@@ -419,7 +425,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         node.heartbeats++;
         if (!node.lastHeartbeat || m.seq > node.lastHeartbeat.seq) {
           node.lastHeartbeat = { ...m, receivedAt: node.lastSeen };
-          node.nodeState = m.nodeState;
+          setNodeState(node, m.nodeState, 'agent', 'heartbeat');
         } else {
           log.debug({ nodeId: node.nodeId, seq: m.seq, last: node.lastHeartbeat.seq }, 'out-of-order heartbeat kept out of the node view');
         }
@@ -492,23 +498,45 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
 
   // ---- commands -----------------------------------------------------------------------------
 
-  const sendCommand = (nodeId: string, command: Command, opts: { timeoutMs?: number } = {}): Promise<CommandOutcome> => {
+  /** What an ok cordon/uncordon/drain means for routing at once (the heartbeat confirms it later). */
+  const STATE_AFTER: Partial<Record<Command['type'], NodeState>> = { cordon: 'cordoned', uncordon: 'ready', drain: 'draining' };
+
+  const sendCommand = (nodeId: string, command: Command, opts: { timeoutMs?: number; identity?: string } = {}): Promise<CommandOutcome> => {
+    const identity = opts.identity ?? 'api';
+    const startedAt = Date.now();
+    const startedMono = clock.now();
+    const audit = (action: string, target: string | undefined, result: string, error?: string, id?: string) =>
+      store.append({ kind: 'command', at: startedAt, nodeId, identity, action, target, result, error, durationMs: clock.now() - startedMono, commandId: id });
     const parsed = CommandSchema.safeParse(command);
     if (!parsed.success) return Promise.reject(new CommandRefused(400, `invalid command: ${formatIssues(parsed.error)}`));
+    const what = parsed.data.type;
+    const model = 'model' in parsed.data ? parsed.data.model : undefined;
     const node = nodes.get(nodeId);
-    if (!node) return Promise.reject(new CommandRefused(404, `unknown node '${nodeId}'`));
+    if (!node) {
+      audit(what, model, 'refused', 'unknown node');
+      return Promise.reject(new CommandRefused(404, `unknown node '${nodeId}'`));
+    }
     const conn = node.conn;
-    if (!conn || closed) return Promise.reject(new CommandRefused(409, `node '${nodeId}' is not connected (state ${healthOf(node)}); commands need a connected agent`));
+    if (!conn || closed) {
+      audit(what, model, 'refused', `not connected (state ${healthOf(node)})`);
+      return Promise.reject(new CommandRefused(409, `node '${nodeId}' is not connected (state ${healthOf(node)}); commands need a connected agent`));
+    }
     const timeoutMs = opts.timeoutMs ?? commandTimeoutMs;
     const id = randomUUID();
     return new Promise<CommandOutcome>((resolve) => {
       const cancel = clock.setTimer(timeoutMs, () => {
         node.pending.delete(id);
-        log.warn({ nodeId, id, command: parsed.data.type, timeoutMs }, 'command timed out');
+        log.warn({ nodeId, id, command: what, timeoutMs }, 'command timed out');
+        audit(what, model, 'timed_out', `no result within ${timeoutMs} ms`, id);
         resolve({ id, ok: false, error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
       });
+      const after = STATE_AFTER[what];
+      // A cordon or drain takes the node out of routing as soon as it is sent, not at the next heartbeat.
+      if (after && after !== 'ready') setNodeState(node, after, identity, `${what} sent`);
       node.pending.set(id, (outcome) => {
         cancel();
+        audit(what, model, outcome.ok ? 'ok' : 'failed', outcome.error, id);
+        if (outcome.ok && after) setNodeState(node, after, identity, `${what} ok`);
         resolve(outcome);
       });
       log.info({ nodeId, id, command: parsed.data }, 'sending command');
@@ -540,6 +568,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/healthz') return;
+    // The gateway's inference routes check client tokens themselves (the admin token is refused there).
+    if (req.url.startsWith('/v2/') || req.url === '/v2' || req.url.startsWith('/v1/')) return;
     if (!tokenMatches(req.headers.authorization, token)) return unauthorized(reply);
   });
 
@@ -550,34 +580,37 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/nodes', async () => ({ nodes: [...nodes.values()].map(viewOf) }));
-  app.get<{ Params: { id: string } }>('/nodes/:id', async (req, reply) => {
-    const node = nodes.get(req.params.id);
-    if (!node) return reply.code(404).send({ error: `unknown node '${req.params.id}'` });
-    return detailOf(node);
+  registerAdminRoutes(app, {
+    audit: (filter) => store.query(filter),
+    nodes: () => [...nodes.values()].map(viewOf),
+    node: (id) => {
+      const n = nodes.get(id);
+      return n && detailOf(n);
+    },
+    sendCommand,
   });
-  app.post<{ Params: { id: string }; Querystring: { timeoutMs?: string } }>('/nodes/:id/commands', async (req, reply) => {
-    let timeoutMs: number | undefined;
-    if (req.query.timeoutMs !== undefined) {
-      timeoutMs = Number(req.query.timeoutMs);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) {
-        return reply.code(400).send({ error: 'timeoutMs must be an integer number of milliseconds between 1 and 3600000' });
-      }
-    }
-    const parsed = CommandSchema.safeParse(req.body);
-    if (!parsed.success) {
-      return reply.code(400).send({ error: `invalid command: ${formatIssues(parsed.error)} (body: {"type": "load_model"|"unload_model"|"cordon"|"uncordon"|"drain"|"ping", "model"?: name})` });
-    }
-    try {
-      const outcome = await sendCommand(req.params.id, parsed.data, timeoutMs === undefined ? {} : { timeoutMs });
-      const { timedOut, ...body } = outcome;
-      return reply.code(timedOut ? 504 : 200).send(body);
-    } catch (err) {
-      if (err instanceof CommandRefused) return reply.code(err.status).send({ error: err.message });
-      throw err;
-    }
-  });
+  await gateway.register(app);
+
+  // The registry of the previous run: every node is listed at once, Unknown until it reconnects.
+  for (const stored of store.loadNodes()) {
+    const silentMs = Math.max(0, Date.now() - stored.lastSeen);
+    nodes.set(stored.info.nodeId, {
+      nodeId: stored.info.nodeId,
+      sessionId: stored.info.sessionId,
+      info: stored.info,
+      registeredAt: stored.registeredAt,
+      lastSeen: stored.lastSeen,
+      lastSeenMono: clock.now() - silentMs,
+      conn: undefined,
+      nodeState: stored.info.nodeState,
+      heartbeats: 0,
+      lastHeartbeat: undefined,
+      events: [],
+      pending: new Map(),
+      health: silentMs < goneAfterMs ? 'Unknown' : 'Gone',
+    });
+  }
+  if (nodes.size) log.info({ nodes: nodes.size, file: store.file }, 'node registry restored; nodes are Unknown until they reconnect');
 
   let address: string;
   try {
@@ -585,6 +618,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   } catch (err) {
     wss.close();
     await app.close().catch(() => undefined);
+    store.close();
     throw err;
   }
   cancelSweep = clock.setTimer(sweepMs, sweep);
@@ -611,6 +645,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       for (const conn of conns) conn.ws.terminate();
       wss.close();
       await app.close();
+      await gateway.close();
+      store.close();
       log.info('coordinator closed');
     })();
     return closing;
@@ -625,6 +661,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const n = nodes.get(id);
       return n && detailOf(n);
     },
+    audit: (filter) => store.query(filter),
     sendCommand,
     close,
   };
