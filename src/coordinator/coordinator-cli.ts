@@ -17,6 +17,8 @@ export const COORDINATOR_FLAGS: Readonly<Record<string, readonly [string, string
   'node-token': ['GPU_AGENT_NODE_API_TOKEN', "the agents' --api-token, sent by the gateway to the nodes (never to clients)"],
   'request-timeout-ms': ['GPU_AGENT_REQUEST_TIMEOUT_MS', 'gateway deadline of a request that states none (default 30000)'],
   'model-timeouts': ['GPU_AGENT_MODEL_TIMEOUTS', 'per-model default deadlines, model=ms,model2=ms'],
+  prices: ['GPU_AGENT_PRICES', 'price per hour by node id, hostname or gpu=<gpu label>: key=price,key2=price (a node may also carry --labels price_per_hour=2.49)'],
+  budgets: ['GPU_AGENT_BUDGETS', 'budget per client token name, in the price currency: client=amount,... (429 once spent)'],
   'state-dir': ['GPU_AGENT_COORDINATOR_STATE_DIR', 'folder of the audit trail and node registry (SQLite, coordinator.db; default .gpu-coordinator)'],
   'log-level': ['GPU_AGENT_LOG_LEVEL', 'log level (default info)'],
 };
@@ -51,6 +53,16 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
   } catch (err) {
     throw new ConfigError(`option --client-tokens: ${(err as Error).message}`);
   }
+  const numbers = (flag: string): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const part of (opts[flag] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      const eq = part.lastIndexOf('=');
+      const v = Number(part.slice(eq + 1));
+      if (eq <= 0 || !Number.isFinite(v) || v < 0) throw new ConfigError(`option --${flag}: '${part}' must be key=non-negative number`);
+      out[part.slice(0, eq)] = v;
+    }
+    return out;
+  };
   const modelTimeoutsMs: Record<string, number> = {};
   for (const part of (opts['model-timeouts'] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const [m, ms] = part.split('=');
@@ -63,6 +75,7 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
     token,
     stateDir: opts['state-dir'] ?? '.gpu-coordinator',
     logger: createLogger(opts['log-level'] ?? 'info'),
+    cost: { prices: numbers('prices'), budgets: numbers('budgets') },
     gateway: {
       clientTokens,
       ...(opts['node-token'] ? { nodeToken: opts['node-token'] } : {}),

@@ -161,6 +161,7 @@ export const ModelLoadSchema = z
     queueDepth: int().describe('requests waiting in the queue'),
     inFlight: int().describe('requests executing now'),
     throughput: z.number().min(0).describe('inferences per second since the previous heartbeat'),
+    computeMs: z.number().min(0).optional().describe('compute time of every batch this model version ran in this agent session, ms (cost accounting; each response carries its share in x-compute-time-us)'),
   })
   .describe('load of one served model')
   .meta({ id: 'ModelLoad' });

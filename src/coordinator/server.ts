@@ -25,6 +25,7 @@ import { registerAdminRoutes } from './admin-routes.js';
 import { tokenMatches } from './auth.js';
 import { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
 import { CoordinatorStore, type AuditRow } from './audit/store.js';
+import { COMPUTE_TIME_HEADER, CostLedger, type CostOptions, type CostReport } from './cost/ledger.js';
 import { createGateway, type GatewayOptions } from './gateway/gateway.js';
 import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -75,6 +76,8 @@ export interface CoordinatorOptions {
    * survives restarts. Without it both live in memory.
    */
   readonly stateDir?: string;
+  /** Prices per node / GPU type and budgets per client token (cost accounting). */
+  readonly cost?: CostOptions;
   /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
   readonly gateway?: GatewayOptions;
   readonly logger?: Logger;
@@ -91,6 +94,8 @@ export interface RunningCoordinator {
   readonly port: number;
   nodes(): NodeView[];
   node(nodeId: string): NodeDetail | undefined;
+  /** Cost per model, node and client token so far. */
+  costs(): CostReport;
   /** The audit trail, oldest first (`since`: epoch ms). */
   audit(filter?: { nodeId?: string; since?: number; limit?: number }): AuditRow[];
   /** Send a command and wait for its result; throws CommandRefused when it cannot be sent. */
@@ -190,7 +195,20 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       return () => modelListeners.delete(l);
     },
   };
-  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock);
+  const ledger = new CostLedger(options.cost);
+  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, {
+    admitClient: (client) => ledger.refusal(client),
+    onRouted: (r) => {
+      if (r.kind === 'metadata') return;
+      const n = r.nodeId ? nodes.get(r.nodeId) : undefined;
+      const us = Number(r.nodeHeaders?.[COMPUTE_TIME_HEADER] ?? 0);
+      ledger.record({
+        model: r.model, client: r.identity, status: r.status,
+        node: n && { nodeId: n.nodeId, labels: n.info.labels, hostname: n.info.hostname },
+        computeUs: Number.isFinite(us) && us > 0 ? us : 0,
+      });
+    },
+  });
 
   // ---- fleet state --------------------------------------------------------------------------
 
@@ -580,6 +598,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
 
+  app.get('/costs', async () => ledger.report());
+  app.get('/costs.csv', async (_req, reply) => reply.type('text/csv; charset=utf-8').send(ledger.csv()));
+  app.get('/metrics', async (_req, reply) => reply.type(ledger.registry.contentType).send(await ledger.registry.metrics()));
   registerAdminRoutes(app, {
     audit: (filter) => store.query(filter),
     nodes: () => [...nodes.values()].map(viewOf),
@@ -662,6 +683,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       return n && detailOf(n);
     },
     audit: (filter) => store.query(filter),
+    costs: () => ledger.report(),
     sendCommand,
     close,
   };

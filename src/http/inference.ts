@@ -17,6 +17,8 @@ import { CancelSource, type CancelSignal } from '../util/cancel.js';
 
 export interface InferenceResult {
   readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined }[];
+  /** This request's share of its batch's compute time, ms (reported for cost accounting). */
+  readonly computeMs?: number;
 }
 
 /**
@@ -54,12 +56,15 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
     request = pre.request;
   }
   const prepared = prepareRequest(request, served.spec);
+  let computeMs = 0;
   const result = await served.infer(prepared, {
+    onCompute: (ms) => (computeMs = ms),
     signal,
     timeoutMicroseconds: intParameter(decoded.parameters, 'timeout'),
     priority: intParameter(decoded.parameters, 'priority'),
   });
   return {
+    computeMs,
     outputs: prepared.outputs.map((o: PreparedOutput) => {
       const tensor = result.get(o.name)!;
       const spec = served.spec.outputs.find((s) => s.name === o.name);

@@ -20,6 +20,8 @@ export interface InferOptions {
   readonly timeoutMicroseconds?: number | undefined;
   /** The request's `priority` parameter (1 = highest), if it sent one. */
   readonly priority?: number | undefined;
+  /** Told the request's compute time once it ran: its share (by rows) of its batch's run, ms. */
+  readonly onCompute?: ((ms: number) => void) | undefined;
 }
 
 export interface ModelMemory {
@@ -101,6 +103,10 @@ export class ServedModel {
     });
   }
 
+  /** Compute time of every batch this model ran in this process (feeds + run + split), ms. */
+  computeMsTotal = 0;
+  private readonly computeShare = new WeakMap<PreparedRequest, number>();
+
   get queued(): number {
     return this.batcher.queued;
   }
@@ -143,6 +149,7 @@ export class ServedModel {
         priority: this.priorityLevel(opts.priority),
       });
       this.stats.requestSucceeded(this.clock.now() - start, req.rows);
+      opts.onCompute?.(this.computeShare.get(req) ?? 0);
       return result;
     } catch (err) {
       this.stats.requestFailed(this.clock.now() - start, failureReason(err));
@@ -180,7 +187,11 @@ export class ServedModel {
       }
       const t2 = this.clock.now();
       const results = splitOutputs(this.spec, requests, rows, outputs);
-      this.stats.executed(rows, t1 - t0, t2 - t1, this.clock.now() - t2);
+      const t3 = this.clock.now();
+      this.stats.executed(rows, t1 - t0, t2 - t1, t3 - t2);
+      // Cost accounting: each request's share of the batch's run, by rows (the total is exact).
+      this.computeMsTotal += t3 - t0;
+      for (const r of requests) this.computeShare.set(r, rows > 0 ? ((t3 - t0) * r.rows) / rows : (t3 - t0) / requests.length);
       return results;
     } finally {
       this.idleSessions.push(session);

@@ -13,6 +13,9 @@ import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
 
+/** This request's share of its batch's compute time, integer µs (also the V2 response parameter `compute_time_us`). */
+export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
+
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, async (req, reply) => {
@@ -33,10 +36,12 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       const body = await decodedBody(req, ctx.config.bodyLimit);
       const decoded = headerLength === 0 ? decodeRawRequest(body, served.spec) : decodeInferRequest(body, headerLength);
       const result = await runInference(ctx, served, decoded, clientGone(reply.raw));
+      const computeUs = Math.round((result.computeMs ?? 0) * 1000);
       const encoded = encodeInferResponse(
-        { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}) },
+        { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}), parameters: { compute_time_us: computeUs } },
         result.outputs,
       );
+      reply.header(COMPUTE_TIME_HEADER, String(computeUs));
       if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(encoded.body);
     });
