@@ -40,6 +40,8 @@ export interface NodeDetail extends NodeView {
 export interface CommandOutcome {
   readonly id: string;
   readonly ok: boolean;
+  /** The agent's result code (ok, not_found, conflict, …), or the coordinator's: timeout, agent_restarted, coordinator_shutting_down. */
+  readonly code?: string;
   readonly error?: string;
   /** No result arrived in time (HTTP 504). */
   readonly timedOut?: boolean;

@@ -44,6 +44,23 @@ export const CloseCode = {
 /** Close codes after which retrying quickly cannot help: the agent retries only every `refusedRetryMs`. */
 export const REFUSAL_CLOSE_CODES: readonly number[] = [CloseCode.INVALID_TOKEN, CloseCode.UNSUPPORTED_VERSION, CloseCode.SUPERSEDED];
 
+/**
+ * Additions within version 1 that an agent announces in `register.capabilities` (a coordinator
+ * must treat a missing list as none of them: the version 1 baseline). Mixed-version fleets:
+ * a coordinator uses an addition only with the agents that list it.
+ */
+export const AGENT_CAPABILITIES = [
+  /** Command ids are deduplicated for COMMAND_DEDUP_WINDOW_MS: a repeated id gets the first result again. */
+  'command_dedup',
+  /** Every command_result carries `code`. */
+  'command_result_code',
+  /** Responses carry x-compute-time-us / compute_time_us; heartbeats carry ModelLoad.computeMs. */
+  'compute_time',
+] as const;
+
+/** How long an agent remembers a finished command's result for deduplication. */
+export const COMMAND_DEDUP_WINDOW_MS = 600_000;
+
 /** Codes of the `error` message (open-ended strings: a receiver must accept codes it does not know). */
 export const ErrorCodes = {
   /** The frame is not valid JSON (or is a binary frame). */
@@ -149,6 +166,8 @@ export const TelemetrySchema = z
   .object({
     collectedAt: epochMs().nullable().optional().describe('when the sample was taken (wall clock, ms since the epoch)'),
     gpus: z.array(GpuSampleSchema).max(64),
+    host: z.object({}).loose().nullable().optional().describe('host CPU load and memory of the node (the telemetry module\'s host sample; keys pass through)'),
+    gpuReason: text(1024).optional().describe('why there are no GPU samples (e.g. nvidia-smi not found), when gpus is empty'),
   })
   .loose()
   .describe('the latest telemetry sample; other keys (host CPU, memory, …) are allowed and passed through')
@@ -183,6 +202,7 @@ export const RegisterMessageSchema = z
     models: z.array(ModelInfoSchema).max(10_000).describe('every model of the repository with its state'),
     capacity: CapacitySchema,
     nodeState: NodeStateSchema,
+    capabilities: z.array(text(64)).max(64).optional().describe('additions within version 1 this agent supports (command_dedup, command_result_code, compute_time); absent = none; receivers ignore names they do not know'),
   })
   .describe('first message on every connection (and after every reconnect): the full state of the node')
   .meta({ id: 'RegisterMessage' });
@@ -244,7 +264,8 @@ export const CommandResultMessageSchema = z
     type: z.literal('command_result'),
     id: CommandIdSchema,
     ok: z.boolean(),
-    error: text(4096).optional().describe('present exactly when ok is false: why the command failed or was refused'),
+    code: text(64).optional().describe("machine-readable outcome: ok | invalid_command | not_found | node_draining | conflict | failed_precondition | cancelled | unavailable | failed (receivers accept codes they do not know; absent from agents without the command_result_code capability)"),
+    error: text(4096).optional().describe('present exactly when ok is false: why the command failed or was refused, in words (never a server path)'),
   })
   .refine((m) => m.ok === (m.error === undefined), { message: 'error must be present exactly when ok is false', path: ['error'] })
   .describe('answer to one command: ok, or an error that says why')

@@ -339,7 +339,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       nodes.set(m.nodeId, node);
     } else if (node.sessionId !== m.sessionId) {
       // A new agent process: what the old one was asked will never be answered.
-      for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the agent restarted (new session) before answering' });
+      for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'agent_restarted', error: 'the agent restarted (new session) before answering' });
       node.pending.clear();
       node.lastHeartbeat = undefined;
       node.heartbeats = 0;
@@ -458,7 +458,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
           return;
         }
         node.pending.delete(m.id);
-        settle(m.ok ? { id: m.id, ok: true } : { id: m.id, ok: false, error: m.error ?? 'failed' });
+        settle(m.ok ? { id: m.id, ok: true, code: m.code ?? 'ok' } : { id: m.id, ok: false, code: m.code ?? 'failed', error: m.error ?? 'failed' });
         return;
       }
       case 'error':
@@ -546,14 +546,14 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         node.pending.delete(id);
         log.warn({ nodeId, id, command: what, timeoutMs }, 'command timed out');
         audit(what, model, 'timed_out', `no result within ${timeoutMs} ms`, id);
-        resolve({ id, ok: false, error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
+        resolve({ id, ok: false, code: 'timeout', error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
       });
       const after = STATE_AFTER[what];
       // A cordon or drain takes the node out of routing as soon as it is sent, not at the next heartbeat.
       if (after && after !== 'ready') setNodeState(node, after, identity, `${what} sent`);
       node.pending.set(id, (outcome) => {
         cancel();
-        audit(what, model, outcome.ok ? 'ok' : 'failed', outcome.error, id);
+        audit(what, model, outcome.ok ? 'ok' : outcome.code ?? 'failed', outcome.error, id);
         if (outcome.ok && after) setNodeState(node, after, identity, `${what} ok`);
         resolve(outcome);
       });
@@ -654,7 +654,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       closed = true;
       cancelSweep?.();
       for (const node of nodes.values()) {
-        for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the coordinator is shutting down' });
+        for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'coordinator_shutting_down', error: 'the coordinator is shutting down' });
         node.pending.clear();
       }
       const open = [...conns];

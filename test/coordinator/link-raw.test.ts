@@ -71,6 +71,7 @@ describe('the wire', () => {
       ],
       capacity: { gpuCount: 1, gpuMemoryTotalBytes: 85_899_345_920, memoryBudgetBytes: 64_000_000_000 },
       nodeState: 'ready',
+      capabilities: ['command_dedup', 'command_result_code', 'compute_time'],
     });
     await sleep(200); // heartbeats are produced, but held until registered
     expect(conn.messages.map((m) => m.type)).toEqual(['register']);
@@ -149,7 +150,7 @@ describe('malformed and hostile coordinator messages', () => {
     conn.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     await conn.next((m) => m.type === 'error' && /binary/.test(m.message), 'error for a binary frame');
     conn.send({ type: 'command', id: 'p1', command: { type: 'ping' } });
-    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'p1')).toEqual({ type: 'command_result', id: 'p1', ok: true });
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'p1')).toEqual({ type: 'command_result', id: 'p1', ok: true, code: 'ok' });
     expect(conn.closed).toBeUndefined();
   });
 
@@ -189,7 +190,7 @@ describe('malformed and hostile coordinator messages', () => {
       throw new Error('cannot cordon: shutting down');
     };
     conn.send({ type: 'command', id: 'k', command: { type: 'cordon' } });
-    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'k')).toEqual({ type: 'command_result', id: 'k', ok: false, error: 'cannot cordon: shutting down' });
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'k')).toEqual({ type: 'command_result', id: 'k', ok: false, code: 'failed', error: 'cannot cordon: shutting down' });
   });
 
   it('sends the new node state before the result of cordon', async () => {

@@ -49,7 +49,7 @@ describe('audit trail', () => {
     const { status, json } = await get(`${coordinator.url}/audit?node=${nodeId}&since=${new Date(since).toISOString()}`, admin);
     expect(status).toBe(200);
     const commands = json.entries.filter((e: { kind: string }) => e.kind === 'command');
-    expect(commands.map((e: { action: string; result: string }) => `${e.action}:${e.result}`)).toEqual(['ping:ok', 'cordon:ok', 'uncordon:ok', 'load_model:failed', 'unload_model:ok']);
+    expect(commands.map((e: { action: string; result: string }) => `${e.action}:${e.result}`)).toEqual(['ping:ok', 'cordon:ok', 'uncordon:ok', 'load_model:not_found', 'unload_model:ok']);
     for (const e of commands) {
       expect(e).toMatchObject({ nodeId, identity: 'admin', commandId: expect.any(String), durationMs: expect.any(Number) });
       expect(Date.parse(e.at)).toBeGreaterThanOrEqual(since);
