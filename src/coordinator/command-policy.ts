@@ -52,7 +52,10 @@ export function admitCommand(command: Command, nodeState: NodeState, running: re
   return undefined;
 }
 
-/** The code for an error thrown by the controller (AgentError codes, by name). */
+/**
+ * The code for an error thrown by the controller (AgentError codes, by name). The command
+ * itself already validated, so INVALID_ARGUMENT from a load (a bad model file) is `failed`.
+ */
 export function resultCodeOf(err: unknown): CommandResultCodeValue {
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
@@ -60,8 +63,6 @@ export function resultCodeOf(err: unknown): CommandResultCodeValue {
       return CommandResultCode.NOT_FOUND;
     case 'FAILED_PRECONDITION':
       return CommandResultCode.FAILED_PRECONDITION;
-    case 'INVALID_ARGUMENT':
-      return CommandResultCode.INVALID_COMMAND;
     case 'UNAVAILABLE':
       return CommandResultCode.UNAVAILABLE;
     default:
