@@ -9,29 +9,9 @@
  * Commands otherwise run concurrently (a ping is answered while a load runs).
  */
 import type { Clock } from '../util/clock.js';
-import type { Command, NodeState } from './protocol.js';
+import { CommandResultCode, type Command, type CommandResultCodeValue, type NodeState } from './protocol.js';
 
-/** `code` of every command_result (receivers accept codes they do not know). */
-export const CommandResultCode = {
-  OK: 'ok',
-  /** The command did not validate (e.g. a path as model name). */
-  INVALID_COMMAND: 'invalid_command',
-  /** The model is not in the node's repository. */
-  NOT_FOUND: 'not_found',
-  /** The node's state does not accept it (load_model while draining). */
-  NODE_DRAINING: 'node_draining',
-  /** It conflicts with a command in progress on the same model (unload while loading, …). */
-  CONFLICT: 'conflict',
-  /** Not possible in the node's configuration (e.g. --model-control-mode none). */
-  FAILED_PRECONDITION: 'failed_precondition',
-  /** A drain ended by uncordon before the node was empty. */
-  CANCELLED: 'cancelled',
-  /** The node is shutting down or the resource is unavailable. */
-  UNAVAILABLE: 'unavailable',
-  /** It ran and failed (e.g. the model file does not load). */
-  FAILED: 'failed',
-} as const;
-export type CommandResultCodeValue = (typeof CommandResultCode)[keyof typeof CommandResultCode];
+export { CommandResultCode, type CommandResultCodeValue };
 
 /** A command that the agent is running now. */
 export interface RunningCommand {

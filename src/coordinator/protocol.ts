@@ -39,7 +39,33 @@ export const CloseCode = {
   UNSUPPORTED_VERSION: 4003,
   /** Another connection registered with the same node id; this one is closed. The agent slows its retries down. */
   SUPERSEDED: 4004,
+  /** Not sent on purpose: the agent's WebSocket library closes with it for a frame over 1 MiB. */
+  MESSAGE_TOO_BIG: 1009,
+  /** Never sent: what a receiver sees when the TCP connection broke without a close frame. */
+  ABNORMAL: 1006,
 } as const;
+
+/** `code` of every command_result (receivers accept codes they do not know). */
+export const CommandResultCode = {
+  OK: 'ok',
+  /** The command did not validate (e.g. a path as model name). */
+  INVALID_COMMAND: 'invalid_command',
+  /** The model is not in the node's repository. */
+  NOT_FOUND: 'not_found',
+  /** The node's state does not accept it (load_model while draining). */
+  NODE_DRAINING: 'node_draining',
+  /** It conflicts with a command in progress on the same model (unload while loading, …). */
+  CONFLICT: 'conflict',
+  /** Not possible in the node's configuration (e.g. --model-control-mode none). */
+  FAILED_PRECONDITION: 'failed_precondition',
+  /** A drain ended by uncordon before the node was empty. */
+  CANCELLED: 'cancelled',
+  /** The node is shutting down or the resource is unavailable. */
+  UNAVAILABLE: 'unavailable',
+  /** It ran and failed (e.g. the model file does not load). */
+  FAILED: 'failed',
+} as const;
+export type CommandResultCodeValue = (typeof CommandResultCode)[keyof typeof CommandResultCode];
 
 /** Close codes after which retrying quickly cannot help: the agent retries only every `refusedRetryMs`. */
 export const REFUSAL_CLOSE_CODES: readonly number[] = [CloseCode.INVALID_TOKEN, CloseCode.UNSUPPORTED_VERSION, CloseCode.SUPERSEDED];
@@ -447,6 +473,9 @@ export function protocolJsonSchema(): Record<string, unknown> {
       'AgentMessage: agent → coordinator; CoordinatorMessage: coordinator → agent. Generated from src/coordinator/protocol.ts; do not edit.',
     'x-protocol-version': PROTOCOL_VERSION,
     'x-close-codes': CloseCode,
+    'x-command-result-codes': CommandResultCode,
+    'x-capabilities': AGENT_CAPABILITIES,
+    'x-command-dedup-window-ms': COMMAND_DEDUP_WINDOW_MS,
     // anyOf, not oneOf: an `error` message is valid in both directions.
     anyOf: [{ $ref: '#/$defs/AgentMessage' }, { $ref: '#/$defs/CoordinatorMessage' }],
     $defs: defs,
