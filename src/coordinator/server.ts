@@ -26,6 +26,8 @@ import { tokenMatches } from './auth.js';
 import { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
 import { CoordinatorStore, type AuditRow } from './audit/store.js';
 import { COMPUTE_TIME_HEADER, CostLedger, type CostOptions, type CostReport } from './cost/ledger.js';
+import { LiveFeed } from './dashboard/live-feed.js';
+import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
 import { createGateway, type GatewayOptions } from './gateway/gateway.js';
 import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -78,6 +80,8 @@ export interface CoordinatorOptions {
   readonly stateDir?: string;
   /** Prices per node / GPU type and budgets per client token (cost accounting). */
   readonly cost?: CostOptions;
+  /** How often the dashboard's live stream sends the changes, ms. Default 500. */
+  readonly dashboardIntervalMs?: number;
   /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
   readonly gateway?: GatewayOptions;
   readonly logger?: Logger;
@@ -165,11 +169,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     if (n.nodeState === state) return;
     store.append({ kind: 'node_state', at: Date.now(), nodeId: n.nodeId, identity, action: state, target: n.nodeState, result: reason });
     n.nodeState = state;
+    feed.markDirty(n.nodeId);
   };
   const setHealth = (n: NodeRecord, health: NodeHealth, reason: string) => {
     if (n.health === health) return;
     store.append({ kind: 'node_health', at: Date.now(), nodeId: n.nodeId, identity: 'coordinator', action: health, target: n.health, result: reason });
     n.health = health;
+    feed.markDirty(n.nodeId);
   };
 
   // ---- the gateway's view of the fleet ---------------------------------------------------------
@@ -196,6 +202,16 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     },
   };
   const ledger = new CostLedger(options.cost);
+  const feed = new LiveFeed({
+    nodes: () => [...nodes.values()].map(viewOf),
+    node: (id) => {
+      const n = nodes.get(id);
+      return n && viewOf(n);
+    },
+    auditAfter: (id) => store.query({ afterId: id, limit: 500 }),
+    latestAudit: (limit) => store.latest(limit),
+    costs: () => ledger.report(),
+  }, clock, options.dashboardIntervalMs ?? 500);
   const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, {
     admitClient: (client) => ledger.refusal(client),
     onRouted: (r) => {
@@ -206,6 +222,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         model: r.model, client: r.identity, status: r.status,
         node: n && { nodeId: n.nodeId, labels: n.info.labels, hostname: n.info.hostname },
         computeUs: Number.isFinite(us) && us > 0 ? us : 0,
+        latencyMs: r.latencyMs,
       });
     },
   });
@@ -428,6 +445,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     if (node.conn !== conn) return; // superseded; closing
     node.lastSeen = Date.now();
     node.lastSeenMono = clock.now();
+    feed.markDirty(node.nodeId);
     const d = decodeAgentMessage(text);
     if (!d.ok) {
       log.warn({ nodeId: node.nodeId, code: d.code, err: d.message }, 'malformed message from agent');
@@ -487,6 +505,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const node = conn.node;
       if (node && node.conn === conn) {
         node.conn = undefined;
+        feed.markDirty(node.nodeId);
         log.info({ nodeId: node.nodeId, code, reason: reason.toString('utf8') }, 'agent disconnected');
       }
     });
@@ -585,7 +604,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or invalid bearer token (Authorization: Bearer <token>)' });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/healthz') return;
+    if (req.url === '/healthz' || isDashboardAsset(req.url)) return;
     // The gateway's inference routes check client tokens themselves (the admin token is refused there).
     if (req.url.startsWith('/v2/') || req.url === '/v2' || req.url.startsWith('/v1/')) return;
     if (!tokenMatches(req.headers.authorization, token)) return unauthorized(reply);
@@ -611,6 +630,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     sendCommand,
   });
   await gateway.register(app);
+  await registerDashboard(app, feed);
 
   // The registry of the previous run: every node is listed at once, Unknown until it reconnects.
   for (const stored of store.loadNodes()) {
@@ -653,6 +673,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     closing ??= (async () => {
       closed = true;
       cancelSweep?.();
+      feed.close();
       for (const node of nodes.values()) {
         for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'coordinator_shutting_down', error: 'the coordinator is shutting down' });
         node.pending.clear();

@@ -104,9 +104,13 @@ export class CoordinatorStore {
   }
 
   /** Oldest first; `since` is epoch ms (inclusive); at most `limit` rows (default 1000). */
-  query(filter: { nodeId?: string; since?: number; limit?: number } = {}): AuditRow[] {
+  query(filter: { nodeId?: string; since?: number; afterId?: number; limit?: number } = {}): AuditRow[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
+    if (filter.afterId !== undefined) {
+      where.push('id > ?');
+      args.push(filter.afterId);
+    }
     if (filter.nodeId) {
       where.push('node_id = ?');
       args.push(filter.nodeId);
@@ -128,6 +132,12 @@ export class CoordinatorStore {
       if (r.command_id !== null) row.commandId = r.command_id;
       return row as unknown as AuditRow;
     });
+  }
+
+  /** The latest `limit` rows, oldest first. */
+  latest(limit: number): AuditRow[] {
+    const max = (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS m FROM audit').get() as { m: number }).m;
+    return this.query({ afterId: Math.max(0, max - limit), limit });
   }
 
   saveNode(info: RegisterMessage, registeredAt: number, lastSeen: number): void {

@@ -28,7 +28,7 @@ export interface CostTotals {
 }
 
 export interface CostReport {
-  readonly byModel: Record<string, CostTotals>;
+  readonly byModel: Record<string, CostTotals & { p99Ms?: number }>;
   readonly byNode: Record<string, CostTotals & { pricePerHour: number }>;
   readonly byClient: Record<string, CostTotals & { budget?: number; remaining?: number }>;
   readonly total: CostTotals;
@@ -48,6 +48,8 @@ export class CostLedger {
   private readonly byNode = new Map<string, CostTotals & { pricePerHour: number }>();
   private readonly byClient = new Map<string, CostTotals>();
   private readonly total = zero();
+  /** The latest LATENCY_SAMPLES gateway latencies per model (for p99). */
+  private readonly latencies = new Map<string, { values: number[]; next: number }>();
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'gpu_coordinator_requests_total', help: 'requests answered by the gateway', labelNames: ['model', 'node', 'client', 'code'], registers: [this.registry] });
   private readonly compute = new Counter({ name: 'gpu_coordinator_compute_seconds_total', help: 'compute seconds the nodes reported for gateway requests', labelNames: ['model', 'node', 'client'], registers: [this.registry] });
@@ -66,7 +68,13 @@ export class CostLedger {
   }
 
   /** Account one answered request. `computeUs` from the node's header; `node` undefined when no node answered. */
-  record(r: { model: string; client: string; status: number; node: { nodeId: string; labels: Readonly<Record<string, string>>; hostname?: string } | undefined; computeUs: number }): void {
+  record(r: { model: string; client: string; status: number; node: { nodeId: string; labels: Readonly<Record<string, string>>; hostname?: string } | undefined; computeUs: number; latencyMs?: number }): void {
+    if (r.latencyMs !== undefined) {
+      const ring = getOr(this.latencies, r.model, () => ({ values: [] as number[], next: 0 }));
+      if (ring.values.length < LATENCY_SAMPLES) ring.values.push(r.latencyMs);
+      else ring.values[ring.next] = r.latencyMs;
+      ring.next = (ring.next + 1) % LATENCY_SAMPLES;
+    }
     const price = r.node ? priceOf(r.node, this.options.prices) : 0;
     const seconds = r.computeUs / 1e6;
     const cost = (seconds * price) / 3600;
@@ -97,7 +105,12 @@ export class CostLedger {
       const budget = this.options.budgets?.[k];
       clients[k] = { ...v, ...(budget !== undefined ? { budget, remaining: Math.max(0, budget - v.cost) } : {}) };
     }
-    return { byModel: Object.fromEntries(this.byModel), byNode: Object.fromEntries(this.byNode), byClient: clients, total: { ...this.total } };
+    const models: CostReport['byModel'] = {};
+    for (const [k, v] of this.byModel) {
+      const p99 = percentile(this.latencies.get(k)?.values, 0.99);
+      models[k] = { ...v, ...(p99 !== undefined ? { p99Ms: p99 } : {}) };
+    }
+    return { byModel: models, byNode: Object.fromEntries(this.byNode), byClient: clients, total: { ...this.total } };
   }
 
   /** One row per (dimension, key): dimension,key,requests,errors,compute_seconds,cost. */
@@ -110,6 +123,14 @@ export class CostLedger {
     rows.push(['total', '', r.total.requests, r.total.errors, r.total.computeSeconds.toFixed(6), r.total.cost.toFixed(9)].join(','));
     return `${rows.join('\n')}\n`;
   }
+}
+
+const LATENCY_SAMPLES = 512;
+
+function percentile(values: readonly number[] | undefined, q: number): number | undefined {
+  if (!values || values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
 function getOr<V>(m: Map<string, V>, k: string, make: () => V): V {

@@ -54,6 +54,8 @@ export interface RoutedRequest {
   readonly attempts: number;
   /** Response headers of the node that answered (compute time lives there). */
   readonly nodeHeaders: IncomingHttpHeaders | undefined;
+  /** From the request's arrival to the answer's head, ms. */
+  readonly latencyMs: number;
 }
 
 export interface GatewayHooks {
@@ -133,7 +135,7 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
     const deadlineAt = started + deadline.ms;
     const remaining = () => deadlineAt - clock.now();
     const done = (status: number, nodeId: string | undefined, attempts: number, nodeHeaders?: IncomingHttpHeaders) =>
-      hooks.onRouted?.({ kind, identity, model, version, nodeId, status, attempts, nodeHeaders });
+      hooks.onRouted?.({ kind, identity, model, version, nodeId, status, attempts, nodeHeaders, latencyMs: clock.now() - started });
 
     const tried = new Set<string>();
     let lastError = '';
