@@ -184,17 +184,28 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const modelsChanged = (nodeId: string) => {
     for (const l of modelListeners) l(nodeId);
   };
-  const gatewayNode = (n: NodeRecord): GatewayNode => ({
-    nodeId: n.nodeId,
-    url: n.info.url,
-    health: healthOf(n),
-    nodeState: n.nodeState,
-    models: n.info.models,
-    load: n.lastHeartbeat?.models ?? [],
-    labels: n.info.labels,
-  });
+  // One live adapter per node record (getters, no copy), and one list of them rebuilt only when a
+  // node is added: routing reads the fleet on every request, so it must not allocate per node.
+  const adapters = new WeakMap<NodeRecord, GatewayNode>();
+  const gatewayNode = (n: NodeRecord): GatewayNode => {
+    let a = adapters.get(n);
+    if (!a) {
+      a = {
+        nodeId: n.nodeId,
+        get url() { return n.info.url; },
+        get health() { return healthOf(n); },
+        get nodeState() { return n.nodeState; },
+        get models() { return n.info.models; },
+        get load() { return n.lastHeartbeat?.models ?? []; },
+        get labels() { return n.info.labels; },
+      };
+      adapters.set(n, a);
+    }
+    return a;
+  };
+  let gatewayList: GatewayNode[] | undefined; // reset whenever `nodes` gains an entry
   const fleet: GatewayFleet = {
-    nodes: () => [...nodes.values()].map(gatewayNode),
+    nodes: () => (gatewayList ??= [...nodes.values()].map(gatewayNode)),
     sendCommand: (nodeId, command, opts) => sendCommand(nodeId, command, opts),
     onModelsChanged: (l) => {
       modelListeners.add(l);
@@ -354,6 +365,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         health: 'Unknown',
       };
       nodes.set(m.nodeId, node);
+      gatewayList = undefined;
     } else if (node.sessionId !== m.sessionId) {
       // A new agent process: what the old one was asked will never be answered.
       for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'agent_restarted', error: 'the agent restarted (new session) before answering' });
@@ -635,6 +647,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   // The registry of the previous run: every node is listed at once, Unknown until it reconnects.
   for (const stored of store.loadNodes()) {
     const silentMs = Math.max(0, Date.now() - stored.lastSeen);
+    gatewayList = undefined;
     nodes.set(stored.info.nodeId, {
       nodeId: stored.info.nodeId,
       sessionId: stored.info.sessionId,
