@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Scale of the reference coordinator, measured (npm run build first).
 //
-//   node bench/fleet-scale.mjs [--nodes=1000] [--window-s=20] [--requests=2000] [--quick]
+//   node bench/fleet-scale.mjs [--nodes=1000] [--window-s=20] [--requests=2000] [--quick] [--profile-dir=DIR]
+//   (--profile-dir: the coordinator child runs under --cpu-prof and writes its profile there)
 //
 // The coordinator runs in a child process (so its CPU and memory are its own); this process
 // plays N light fake agents that speak the real protocol over real WebSockets on 127.0.0.1
@@ -71,7 +72,8 @@ const pct = (xs, q) => {
 };
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
-const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const PROFILE = process.argv.find((x) => x.startsWith('--profile-dir='))?.slice(14);
+const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: ['--expose-gc', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const replies = [];
 child.on('message', (m) => replies.shift()?.(m));
 const ask = (m) => new Promise((resolve) => {
@@ -293,8 +295,7 @@ agent.kill('SIGTERM');
 await direct.close();
 await gateway.close();
 await admin.close();
-const childExit = new Promise((r) => child.once('exit', r));
+const childExit = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
 child.send('close');
 await childExit;
-await new Promise((r) => agent.once('exit', r));
 process.exit(0);

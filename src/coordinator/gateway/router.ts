@@ -24,13 +24,29 @@ export class Router {
   private readonly outstanding = new Map<string, number>();
   private readonly breakers = new Map<string, BreakerState>();
   private readonly latency = new Map<string, number>();
+  /**
+   * Per model, the nodes that list it READY: routing looks only at these, not at the whole
+   * fleet. Cleared on every model change and registration (fleet.onModelsChanged).
+   */
+  private readonly withModel = new Map<string, GatewayNode[]>();
 
   constructor(
     private readonly fleet: GatewayFleet,
     private readonly clock: Clock,
     private readonly breaker: BreakerOptions,
     private readonly rng: () => number = Math.random,
-  ) {}
+  ) {
+    fleet.onModelsChanged(() => this.withModel.clear());
+  }
+
+  private nodesWith(model: string): GatewayNode[] {
+    let list = this.withModel.get(model);
+    if (!list) {
+      list = this.fleet.nodes().filter((n) => n.models.some((m) => m.name === model && m.state === 'READY'));
+      this.withModel.set(model, list);
+    }
+    return list;
+  }
 
   /** Heartbeat queue + in-flight for the model on the node, plus what this gateway has outstanding there. */
   loadOf(node: GatewayNode, model: string, version: string | undefined): number {
@@ -47,7 +63,7 @@ export class Router {
   /** Nodes that take work and have the model (and version, when given) READY, minus `exclude`. */
   candidates(model: string, version: string | undefined, exclude: ReadonlySet<string> = new Set()): RoutedCandidate[] {
     const out: RoutedCandidate[] = [];
-    for (const node of this.fleet.nodes()) {
+    for (const node of this.nodesWith(model)) {
       if (exclude.has(node.nodeId) || !this.takesWork(node)) continue;
       if (!node.models.some((m) => m.name === model && m.state === 'READY' && (version === undefined || m.version === version))) continue;
       out.push({ nodeId: node.nodeId, node, load: this.loadOf(node, model, version) });
