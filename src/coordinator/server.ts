@@ -1,6 +1,9 @@
 /**
- * The reference coordinator: accepts agents on `ws://<host>:<port>/agents`, keeps the fleet in
- * memory, and exposes it over HTTP (fastify). Same bearer token for agents and for the HTTP API.
+ * The reference coordinator: accepts agents on `ws://<host>:<port>/agents`, keeps the fleet (and
+ * its registry and audit trail in SQLite, audit/), and exposes it over HTTP (fastify): the admin
+ * API (admin-routes.ts, the agents' token), the routing gateway for inference clients
+ * (gateway/, client tokens), cost accounting (cost/) and the dashboard (dashboard/). This file
+ * wires them together and owns the agent connections and commands.
  *
  * Node states (the coordinator's view, like Kubernetes' Ready condition):
  * - Ready: connected (registered) and a message (register, heartbeat, event, result) arrived
@@ -22,18 +25,20 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyReply } from 'fastify';
 import { registerAdminRoutes } from './admin-routes.js';
+import type { CoordinatorOptions, RunningCoordinator } from './coordinator-options.js';
+import { MAX_PAYLOAD, nodeDetail, nodeView, positive, restoredRecord, type AgentConn, type NodeRecord } from './node-record.js';
 import { tokenMatches } from './auth.js';
 import { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
-import { CoordinatorStore, type AuditRow } from './audit/store.js';
-import { COMPUTE_TIME_HEADER, CostLedger, type CostOptions, type CostReport } from './cost/ledger.js';
+import { CoordinatorStore } from './audit/store.js';
+import { COMPUTE_TIME_HEADER, CostLedger } from './cost/ledger.js';
 import { LiveFeed } from './dashboard/live-feed.js';
 import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
-import { createGateway, type GatewayOptions } from './gateway/gateway.js';
+import { createGateway } from './gateway/gateway.js';
 import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
 import { messageOf } from '../errors.js';
-import { systemClock, type Clock } from '../util/clock.js';
-import { createLogger, type Logger } from '../util/logger.js';
+import { systemClock } from '../util/clock.js';
+import { createLogger } from '../util/logger.js';
 import {
   AGENTS_PATH,
   CloseCode,
@@ -43,108 +48,17 @@ import {
   formatIssues,
   PROTOCOL_VERSION,
   truncateUtf8,
-  type AgentEvent,
   type Command,
   type CoordinatorMessage,
   type EventMessage,
-  type HeartbeatMessage,
   type NodeState,
   type RegisterMessage,
 } from './protocol.js';
 
-export interface CoordinatorOptions {
-  /** Default 9000 (0 = any free port). */
-  readonly port?: number;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Bearer token agents and HTTP clients must present (required). */
-  readonly token: string;
-  /** Silence after which a node is Unknown. Default 15000 (3 × the agent's 5 s heartbeat). */
-  readonly heartbeatTimeoutMs?: number;
-  /** Silence after which a node is Gone. Default 300000. */
-  readonly goneAfterMs?: number;
-  /** Default wait for a command's result (POST …/commands?timeoutMs= overrides it). Default 60000. */
-  readonly commandTimeoutMs?: number;
-  /** WebSocket ping interval and pong deadline per agent. Default 15000. */
-  readonly pingIntervalMs?: number;
-  /** Time an agent has to send `register` after connecting. Default 10000. */
-  readonly registerTimeoutMs?: number;
-  /** When set, sent in `registered`: the agents then heartbeat at this interval. */
-  readonly heartbeatIntervalMs?: number;
-  /** Recent events kept per node. Default 100. */
-  readonly maxEvents?: number;
-  /**
-   * Folder of the SQLite file (coordinator.db) holding the audit trail and node registry; it
-   * survives restarts. Without it both live in memory.
-   */
-  readonly stateDir?: string;
-  /** Prices per node / GPU type and budgets per client token (cost accounting). */
-  readonly cost?: CostOptions;
-  /** How often the dashboard's live stream sends the changes, ms. Default 500. */
-  readonly dashboardIntervalMs?: number;
-  /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
-  readonly gateway?: GatewayOptions;
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-}
-
 export { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
+export type { CoordinatorOptions, RunningCoordinator } from './coordinator-options.js';
 
-export interface RunningCoordinator {
-  /** Base URL of the HTTP API, e.g. http://127.0.0.1:9000. */
-  readonly url: string;
-  /** Where agents connect, e.g. ws://127.0.0.1:9000/agents. */
-  readonly agentsUrl: string;
-  readonly port: number;
-  nodes(): NodeView[];
-  node(nodeId: string): NodeDetail | undefined;
-  /** Cost per model, node and client token so far. */
-  costs(): CostReport;
-  /** The audit trail, oldest first (`since`: epoch ms). */
-  audit(filter?: { nodeId?: string; since?: number; limit?: number }): AuditRow[];
-  /** Send a command and wait for its result; throws CommandRefused when it cannot be sent. */
-  sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number; identity?: string }): Promise<CommandOutcome>;
-  /** Close every agent connection (1001), stop listening. */
-  close(): Promise<void>;
-}
 
-interface AgentConn {
-  readonly ws: WebSocket;
-  readonly remote: string;
-  node: NodeRecord | undefined;
-  awaitingPong: boolean;
-  cancelPing: (() => void) | undefined;
-  cancelRegister: (() => void) | undefined;
-  readonly closed: Promise<void>;
-}
-
-interface NodeRecord {
-  readonly nodeId: string;
-  sessionId: string;
-  info: RegisterMessage;
-  registeredAt: number;
-  lastSeen: number;
-  lastSeenMono: number;
-  conn: AgentConn | undefined;
-  nodeState: NodeState;
-  heartbeats: number;
-  lastHeartbeat: (HeartbeatMessage & { receivedAt: number }) | undefined;
-  readonly events: { receivedAt: number; message: EventMessage }[];
-  readonly pending: Map<string, (outcome: CommandOutcome) => void>;
-  health: NodeHealth;
-}
-
-const MAX_PAYLOAD = 4 * 1024 * 1024;
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function positive(name: string, v: number | undefined, fallback: number): number {
-  const value = v ?? fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
-  return value;
-}
 
 /** Start the reference coordinator; resolves once it listens. */
 export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
@@ -246,31 +160,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     return silent < goneAfterMs ? 'Unknown' : 'Gone';
   };
 
-  const viewOf = (n: NodeRecord): NodeView => ({
-    nodeId: n.nodeId,
-    sessionId: n.sessionId,
-    state: healthOf(n),
-    nodeState: n.nodeState,
-    connected: n.conn !== undefined,
-    hostname: n.info.hostname,
-    url: n.info.url,
-    agentVersion: n.info.agentVersion,
-    protocolVersion: n.info.protocolVersion,
-    labels: n.info.labels,
-    gpus: n.info.gpus,
-    models: n.info.models,
-    capacity: n.info.capacity,
-    registeredAt: iso(n.registeredAt),
-    lastSeen: iso(n.lastSeen),
-    heartbeats: n.heartbeats,
-    lastHeartbeat: n.lastHeartbeat ? { ...n.lastHeartbeat, receivedAt: iso(n.lastHeartbeat.receivedAt) } : null,
-    routing: gateway.routing(n.nodeId),
-  });
-
-  const detailOf = (n: NodeRecord): NodeDetail => ({
-    ...viewOf(n),
-    events: n.events.map((e) => ({ receivedAt: iso(e.receivedAt), at: iso(e.message.at), event: e.message.event })),
-  });
+  const viewOf = (n: NodeRecord): NodeView => nodeView(n, healthOf(n), gateway.routing(n.nodeId));
+  const detailOf = (n: NodeRecord): NodeDetail => nodeDetail(n, healthOf(n), gateway.routing(n.nodeId));
 
   /** Log state transitions (states themselves are computed on read). */
   const sweepMs = Math.min(1_000, Math.max(20, heartbeatTimeoutMs / 4));
@@ -648,21 +539,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   for (const stored of store.loadNodes()) {
     const silentMs = Math.max(0, Date.now() - stored.lastSeen);
     gatewayList = undefined;
-    nodes.set(stored.info.nodeId, {
-      nodeId: stored.info.nodeId,
-      sessionId: stored.info.sessionId,
-      info: stored.info,
-      registeredAt: stored.registeredAt,
-      lastSeen: stored.lastSeen,
-      lastSeenMono: clock.now() - silentMs,
-      conn: undefined,
-      nodeState: stored.info.nodeState,
-      heartbeats: 0,
-      lastHeartbeat: undefined,
-      events: [],
-      pending: new Map(),
-      health: silentMs < goneAfterMs ? 'Unknown' : 'Gone',
-    });
+    nodes.set(stored.info.nodeId, restoredRecord(stored, clock.now() - silentMs, silentMs < goneAfterMs ? 'Unknown' : 'Gone'));
   }
   if (nodes.size) log.info({ nodes: nodes.size, file: store.file }, 'node registry restored; nodes are Unknown until they reconnect');
 
