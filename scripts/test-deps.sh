@@ -6,15 +6,23 @@
 # never hides a skipped component.
 set -euo pipefail
 
-# "<command that proves it is installed> <debian package>" per line.
+# "<command that proves it is installed> <debian package>" per line; "py:<module>" checks that
+# Debian's /usr/bin/python3 can import the module.
 WANTED=(
   "promtool prometheus"   # test/deploy/promtool.test.ts: check/test rules, check metrics
+  "chromium chromium"
+  "py:websockets python3-websockets"
+  "py:jsonschema python3-jsonschema"
 )
 
 missing=()
 for entry in "${WANTED[@]}"; do
   cmd=${entry%% *}; pkg=${entry#* }
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  if [[ $cmd == py:* ]]; then
+    /usr/bin/python3 -c "import ${cmd#py:}" >/dev/null 2>&1 || missing+=("$pkg")
+  else
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

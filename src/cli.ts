@@ -6,7 +6,7 @@
 import { Agent } from './agent.js';
 import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.js';
 import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
-import { startCoordinator } from './coordinator/server.js';
+import { runCoordinatorCli } from './coordinator/coordinator-cli.js';
 import { coordinatorCheck, formatChecks, gpuCheck, runDoctor } from './doctor.js';
 import { cacheCommand, pullCommand } from './sources/cli.js';
 import { createLogger } from './util/logger.js';
@@ -86,36 +86,6 @@ async function doctor(argv: readonly string[]): Promise<void> {
   process.exitCode = report.ok ? 0 : 1;
 }
 
-/**
- * `gpu-agent coordinator`: the reference coordinator (fleet in memory, HTTP API). Its own
- * small option set: --port, --host, --token (or GPU_AGENT_COORDINATOR_TOKEN), --log-level.
- */
-async function coordinator(argv: readonly string[]): Promise<void> {
-  const opts: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      console.log('gpu-agent coordinator [--port 9000] [--host 127.0.0.1] [--token T | env GPU_AGENT_COORDINATOR_TOKEN] [--log-level info]\n' +
-        'Agents connect to ws://HOST:PORT/agents with --coordinator-url and --coordinator-token; the HTTP API is GET /nodes, GET /nodes/{id}, POST /nodes/{id}/commands.');
-      return;
-    }
-    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
-    if (!['--port', '--host', '--token', '--log-level'].includes(flag)) throw new ConfigError(`unknown option ${flag}; run gpu-agent coordinator --help`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
-    opts[flag.slice(2)] = value;
-  }
-  const token = opts.token ?? process.env.GPU_AGENT_COORDINATOR_TOKEN;
-  if (!token || token.length < 8) throw new ConfigError('the coordinator needs --token (or GPU_AGENT_COORDINATOR_TOKEN) of at least 8 characters: agents and API clients must present it');
-  const port = Number(opts.port ?? process.env.GPU_AGENT_COORDINATOR_PORT ?? 9000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`option --port: '${opts.port}' is not a port number`);
-  const logger = createLogger(opts['log-level'] ?? 'info');
-  const running = await startCoordinator({ port, host: opts.host ?? '127.0.0.1', token, logger }); // logs its URLs
-  const stop = () => void running.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -124,7 +94,7 @@ async function main(argv: readonly string[]): Promise<void> {
     case 'doctor':
       return doctor(rest);
     case 'coordinator':
-      return coordinator(rest);
+      return runCoordinatorCli(rest);
     case 'pull':
       process.exitCode = await pullCommand(rest);
       return;

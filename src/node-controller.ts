@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { Agent } from './agent.js';
 import type { NodeController, NodeDescription, NodeHeartbeat } from './coordinator/link.js';
+import type { NodeState } from './coordinator/protocol.js';
 import { ThroughputMeter } from './coordinator/throughput.js';
 import { AgentError } from './errors.js';
 import type { Manifest } from './sources/manifest.js';
@@ -70,6 +71,7 @@ export class AgentNodeController implements NodeController {
         queueDepth: m.queued,
         inFlight: m.executing,
         throughput: this.meter.rate(keys[i]!, m.stats.inferenceCount),
+        computeMs: m.computeMsTotal,
       })),
     };
   }
@@ -98,6 +100,10 @@ export class AgentNodeController implements NodeController {
   async unloadModel(name: string): Promise<void> {
     this.checkMode();
     await this.agent.models.unload(name);
+  }
+
+  state(): NodeState {
+    return this.agent.node.state;
   }
 
   cordon(): void {

@@ -25,3 +25,8 @@ export {
   type RunningCoordinator,
 } from './server.js';
 export { ThroughputMeter } from './throughput.js';
+export { CommandDedup, CommandResultCode, admitCommand, redactPaths } from './command-policy.js';
+export { CoordinatorStore, type AuditEntry, type AuditRow } from './audit/store.js';
+export { CostLedger, priceOf, type CostOptions, type CostReport } from './cost/ledger.js';
+export { createGateway, type GatewayOptions } from './gateway/gateway.js';
+export * as gatewayPolicy from './gateway/policy.js';

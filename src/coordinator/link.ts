@@ -28,8 +28,13 @@ import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Manifest } from '../sources/manifest.js';
 import {
+  admitCommand, CommandDedup, CommandResultCode, redactPaths, resultCodeOf, type FinishedResult, type RunningCommand,
+} from './command-policy.js';
+import {
+  AGENT_CAPABILITIES,
   AgentMessageSchema,
   CloseCode,
+  COMMAND_DEDUP_WINDOW_MS,
   CommandIdSchema,
   decodeCoordinatorMessage,
   ErrorCodes,
@@ -53,6 +58,14 @@ import {
   type RegisteredMessage,
   type Telemetry,
 } from './protocol.js';
+
+/** Thrown into a pending drain when uncordon ends it. */
+class DrainCancelled extends Error {
+  constructor(message: string, readonly drainId: string) {
+    super(message);
+    this.name = 'DrainCancelled';
+  }
+}
 
 /** What `register` says about the node (the link adds ids, versions and the protocol version). */
 export interface NodeDescription {
@@ -90,6 +103,8 @@ export interface NodeController {
   unloadModel(name: string): Promise<void>;
   /** Stop taking new work; the next heartbeat reports 'cordoned'. */
   cordon(): void | Promise<void>;
+  /** The node's state now (for the command table); without it the link assumes 'ready'. */
+  state?(): NodeState;
   /** Take new work again (also ends a drain); the next heartbeat reports 'ready'. */
   uncordon(): void | Promise<void>;
   /**
@@ -238,6 +253,9 @@ export class CoordinatorLink {
   private readonly registerTimeoutMs: number;
   private readonly buffer: DropOldestBuffer<AgentMessage>;
   private readonly inflight = new Set<string>();
+  private readonly running = new Map<string, RunningCommand>();
+  private readonly pendingDrains = new Map<string, (e: DrainCancelled) => void>();
+  private readonly dedup: CommandDedup;
   private readonly warned = new Set<string>();
   private heartbeatMs: number;
   private state: LinkState = 'idle';
@@ -273,6 +291,7 @@ export class CoordinatorLink {
     this.WS = opts.WebSocket ?? WebSocket;
     this.rng = opts.rng ?? Math.random;
     this.clock = opts.clock ?? systemClock;
+    this.dedup = new CommandDedup(this.clock, COMMAND_DEDUP_WINDOW_MS);
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.stableAfterMs = opts.stableAfterMs ?? 10_000;
     this.refusedRetryMs = opts.refusedRetryMs ?? 60_000;
@@ -292,7 +311,11 @@ export class CoordinatorLink {
 
   /** Report an event now (or buffer it while disconnected). Invalid events are logged and dropped. */
   sendEvent(event: AgentEvent): void {
-    this.guard(() => this.enqueue({ type: 'event', at: Date.now(), event }));
+    // No server path leaves the agent: load errors and reasons often name files.
+    const clean = { ...event } as AgentEvent & { error?: string; reason?: string };
+    if (typeof clean.error === 'string') clean.error = redactPaths(clean.error);
+    if (typeof clean.reason === 'string') clean.reason = redactPaths(clean.reason);
+    this.guard(() => this.enqueue({ type: 'event', at: Date.now(), event: clean }));
   }
 
   status(): LinkStatus {
@@ -475,6 +498,7 @@ export class CoordinatorLink {
       models: this.validEntries(d.models, ModelInfoSchema, 'model'),
       capacity: d.capacity,
       nodeState: d.nodeState,
+      capabilities: [...AGENT_CAPABILITIES],
     };
   }
 
@@ -598,7 +622,7 @@ export class CoordinatorLink {
       this.log.warn({ code: decoded.code, err: decoded.message }, 'malformed message from the coordinator');
       if (decoded.type === 'command' && decoded.id !== undefined && CommandIdSchema.safeParse(decoded.id).success) {
         // Answer the command itself, so that whoever sent it learns why at once.
-        this.enqueue({ type: 'command_result', id: decoded.id, ok: false, error: `refused: ${decoded.message}`.slice(0, MAX_ERROR_CHARS) });
+        this.enqueue({ type: 'command_result', id: decoded.id, ok: false, code: CommandResultCode.INVALID_COMMAND, error: redactPaths(`refused: ${decoded.message}`).slice(0, MAX_ERROR_CHARS) });
       } else {
         this.sendNow(conn, { type: 'error', code: decoded.code, message: decoded.message.slice(0, MAX_ERROR_CHARS), ...(decoded.id && decoded.id.length <= 128 ? { ref: decoded.id } : {}) });
       }
@@ -710,30 +734,56 @@ export class CoordinatorLink {
 
   // ---- commands -------------------------------------------------------------------------------
 
+  /**
+   * One command: a repeated id gets the first result again (within the dedup window) or, while
+   * the first is still running, no second answer; a command the node state or a running
+   * command excludes is refused with its code (command-policy.ts); everything else runs
+   * concurrently with other commands.
+   */
   private async runCommand(m: CommandMessage): Promise<void> {
     const { id, command } = m;
     if (this.inflight.has(id)) {
-      this.log.warn({ id, command: command.type }, 'command already in progress; duplicate ignored');
+      this.log.warn({ id, command: command.type }, 'command already in progress; duplicate ignored (the one result answers both)');
+      return;
+    }
+    const seen = this.dedup.get(id);
+    if (seen) {
+      this.log.info({ id, command: command.type }, 'command id seen before; answering its first result again');
+      this.enqueue({ type: 'command_result', id, ...seen });
+      return;
+    }
+    const fields = { id, command: command.type, ...('model' in command ? { model: command.model } : {}) };
+    const refusal = admitCommand(command, this.opts.controller.state?.() ?? 'ready', [...this.running.values()]);
+    if (refusal) {
+      this.log.warn({ ...fields, code: refusal.code, err: refusal.error }, 'coordinator command refused');
+      this.finishCommand(id, { ok: false, code: refusal.code, error: refusal.error });
       return;
     }
     this.inflight.add(id);
-    const fields = { id, command: command.type, ...('model' in command ? { model: command.model } : {}) };
+    this.running.set(id, { id, command });
     this.log.info(fields, 'coordinator command');
-    let error: string | undefined;
+    let result: FinishedResult = { ok: true, code: CommandResultCode.OK };
     try {
-      await this.execute(command);
+      await this.execute(command, id);
     } catch (err) {
-      error = (messageOf(err) || 'failed').slice(0, MAX_ERROR_CHARS);
+      const code = err instanceof DrainCancelled ? CommandResultCode.CANCELLED : resultCodeOf(err);
+      result = { ok: false, code, error: redactPaths(messageOf(err) || 'failed').slice(0, MAX_ERROR_CHARS) };
     } finally {
       this.inflight.delete(id);
+      this.running.delete(id);
     }
-    if (error === undefined) this.log.info(fields, 'coordinator command done');
-    else this.log.warn({ ...fields, err: error }, 'coordinator command failed');
-    this.enqueue(error === undefined ? { type: 'command_result', id, ok: true } : { type: 'command_result', id, ok: false, error });
+    if (result.ok) this.log.info(fields, 'coordinator command done');
+    else this.log.warn({ ...fields, code: result.code, err: result.error }, 'coordinator command failed');
+    this.finishCommand(id, result);
+  }
+
+  private finishCommand(id: string, result: FinishedResult): void {
+    this.dedup.remember(id, result);
+    this.enqueue({ type: 'command_result', id, ...result });
   }
 
   /** Node-state commands send a heartbeat before their result, so the coordinator sees the new state first. */
-  private async execute(command: Command): Promise<void> {
+  private async execute(command: Command, id: string): Promise<void> {
     const ctl = this.opts.controller;
     switch (command.type) {
       case 'load_model':
@@ -748,12 +798,22 @@ export class CoordinatorLink {
         return this.sendHeartbeat();
       case 'uncordon':
         await ctl.uncordon();
+        // A pending drain ends here: it answers cancelled, not ok (the node was never empty).
+        for (const [drainId, cancel] of this.pendingDrains) cancel(new DrainCancelled(`the drain was ended by uncordon (command ${id}) before the node was empty`, drainId));
         return this.sendHeartbeat();
       case 'drain': {
         const drained = Promise.resolve(ctl.drain());
         drained.catch(noop); // awaited below; keeps an early rejection from being "unhandled"
-        await this.sendHeartbeat();
-        await drained;
+        let cancel!: (e: DrainCancelled) => void;
+        const cancelled = new Promise<never>((_, reject) => (cancel = reject));
+        cancelled.catch(noop);
+        this.pendingDrains.set(id, cancel);
+        try {
+          await this.sendHeartbeat();
+          await Promise.race([drained, cancelled]);
+        } finally {
+          this.pendingDrains.delete(id);
+        }
         return this.sendHeartbeat();
       }
       case 'ping':

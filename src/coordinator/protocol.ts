@@ -41,10 +41,53 @@ export const CloseCode = {
   UNSUPPORTED_VERSION: 4003,
   /** Another connection registered with the same node id; this one is closed. The agent slows its retries down. */
   SUPERSEDED: 4004,
+  /** Not sent on purpose: the agent's WebSocket library closes with it for a frame over 1 MiB. */
+  MESSAGE_TOO_BIG: 1009,
+  /** Never sent: what a receiver sees when the TCP connection broke without a close frame. */
+  ABNORMAL: 1006,
 } as const;
+
+/** `code` of every command_result (receivers accept codes they do not know). */
+export const CommandResultCode = {
+  OK: 'ok',
+  /** The command did not validate (e.g. a path as model name). */
+  INVALID_COMMAND: 'invalid_command',
+  /** The model is not in the node's repository. */
+  NOT_FOUND: 'not_found',
+  /** The node's state does not accept it (load_model while draining). */
+  NODE_DRAINING: 'node_draining',
+  /** It conflicts with a command in progress on the same model (unload while loading, …). */
+  CONFLICT: 'conflict',
+  /** Not possible in the node's configuration (e.g. --model-control-mode none). */
+  FAILED_PRECONDITION: 'failed_precondition',
+  /** A drain ended by uncordon before the node was empty. */
+  CANCELLED: 'cancelled',
+  /** The node is shutting down or the resource is unavailable. */
+  UNAVAILABLE: 'unavailable',
+  /** It ran and failed (e.g. the model file does not load). */
+  FAILED: 'failed',
+} as const;
+export type CommandResultCodeValue = (typeof CommandResultCode)[keyof typeof CommandResultCode];
 
 /** Close codes after which retrying quickly cannot help: the agent retries only every `refusedRetryMs`. */
 export const REFUSAL_CLOSE_CODES: readonly number[] = [CloseCode.INVALID_TOKEN, CloseCode.UNSUPPORTED_VERSION, CloseCode.SUPERSEDED];
+
+/**
+ * Additions within version 1 that an agent announces in `register.capabilities` (a coordinator
+ * must treat a missing list as none of them: the version 1 baseline). Mixed-version fleets:
+ * a coordinator uses an addition only with the agents that list it.
+ */
+export const AGENT_CAPABILITIES = [
+  /** Command ids are deduplicated for COMMAND_DEDUP_WINDOW_MS: a repeated id gets the first result again. */
+  'command_dedup',
+  /** Every command_result carries `code`. */
+  'command_result_code',
+  /** Responses carry x-compute-time-us / compute_time_us; heartbeats carry ModelLoad.computeMs. */
+  'compute_time',
+] as const;
+
+/** How long an agent remembers a finished command's result for deduplication. */
+export const COMMAND_DEDUP_WINDOW_MS = 600_000;
 
 /** Codes of the `error` message (open-ended strings: a receiver must accept codes it does not know). */
 export const ErrorCodes = {
@@ -171,6 +214,8 @@ export const TelemetrySchema = z
   .object({
     collectedAt: epochMs().nullable().optional().describe('when the sample was taken (wall clock, ms since the epoch)'),
     gpus: z.array(GpuSampleSchema).max(64),
+    host: z.object({}).loose().nullable().optional().describe('host CPU load and memory of the node (the telemetry module\'s host sample; keys pass through)'),
+    gpuReason: text(1024).optional().describe('why there are no GPU samples (e.g. nvidia-smi not found), when gpus is empty'),
   })
   .loose()
   .describe('the latest telemetry sample; other keys (host CPU, memory, …) are allowed and passed through')
@@ -183,6 +228,7 @@ export const ModelLoadSchema = z
     queueDepth: int().describe('requests waiting in the queue'),
     inFlight: int().describe('requests executing now'),
     throughput: z.number().min(0).describe('inferences per second since the previous heartbeat'),
+    computeMs: z.number().min(0).optional().describe('compute time of every batch this model version ran in this agent session, ms (cost accounting; each response carries its share in x-compute-time-us)'),
   })
   .describe('load of one served model')
   .meta({ id: 'ModelLoad' });
@@ -204,6 +250,7 @@ export const RegisterMessageSchema = z
     models: z.array(ModelInfoSchema).max(10_000).describe('every model of the repository with its state'),
     capacity: CapacitySchema,
     nodeState: NodeStateSchema,
+    capabilities: z.array(text(64)).max(64).optional().describe('additions within version 1 this agent supports (command_dedup, command_result_code, compute_time); absent = none; receivers ignore names they do not know'),
   })
   .describe('first message on every connection (and after every reconnect): the full state of the node')
   .meta({ id: 'RegisterMessage' });
@@ -267,7 +314,8 @@ export const CommandResultMessageSchema = z
     type: z.literal('command_result'),
     id: CommandIdSchema,
     ok: z.boolean(),
-    error: text(4096).optional().describe('present exactly when ok is false: why the command failed or was refused'),
+    code: text(64).optional().describe("machine-readable outcome: ok | invalid_command | not_found | node_draining | conflict | failed_precondition | cancelled | unavailable | failed (receivers accept codes they do not know; absent from agents without the command_result_code capability)"),
+    error: text(4096).optional().describe('present exactly when ok is false: why the command failed or was refused, in words (never a server path)'),
   })
   .refine((m) => m.ok === (m.error === undefined), { message: 'error must be present exactly when ok is false', path: ['error'] })
   .describe('answer to one command: ok, or an error that says why')
@@ -458,6 +506,9 @@ export function protocolJsonSchema(): Record<string, unknown> {
       'AgentMessage: agent → coordinator; CoordinatorMessage: coordinator → agent. Generated from src/coordinator/protocol.ts; do not edit.',
     'x-protocol-version': PROTOCOL_VERSION,
     'x-close-codes': CloseCode,
+    'x-command-result-codes': CommandResultCode,
+    'x-capabilities': AGENT_CAPABILITIES,
+    'x-command-dedup-window-ms': COMMAND_DEDUP_WINDOW_MS,
     // anyOf, not oneOf: an `error` message is valid in both directions.
     anyOf: [{ $ref: '#/$defs/AgentMessage' }, { $ref: '#/$defs/CoordinatorMessage' }],
     $defs: defs,

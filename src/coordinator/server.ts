@@ -1,6 +1,9 @@
 /**
- * The reference coordinator: accepts agents on `ws://<host>:<port>/agents`, keeps the fleet in
- * memory, and exposes it over HTTP (fastify). Same bearer token for agents and for the HTTP API.
+ * The reference coordinator: accepts agents on `ws://<host>:<port>/agents`, keeps the fleet (and
+ * its registry and audit trail in SQLite, audit/), and exposes it over HTTP (fastify): the admin
+ * API (admin-routes.ts, the agents' token), the routing gateway for inference clients
+ * (gateway/, client tokens), cost accounting (cost/) and the dashboard (dashboard/). This file
+ * wires them together and owns the agent connections and commands.
  *
  * Node states (the coordinator's view, like Kubernetes' Ready condition):
  * - Ready: connected (registered) and a message (register, heartbeat, event, result) arrived
@@ -17,14 +20,25 @@
  * same node id closes the older one with 4004. After registration, a malformed, unknown or
  * invalid message is answered with an `error` message and the connection stays open.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyReply } from 'fastify';
+import { registerAdminRoutes } from './admin-routes.js';
+import type { CoordinatorOptions, RunningCoordinator } from './coordinator-options.js';
+import { MAX_PAYLOAD, nodeDetail, nodeView, positive, restoredRecord, type AgentConn, type NodeRecord } from './node-record.js';
+import { tokenMatches } from './auth.js';
+import { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
+import { CoordinatorStore } from './audit/store.js';
+import { COMPUTE_TIME_HEADER, CostLedger } from './cost/ledger.js';
+import { LiveFeed } from './dashboard/live-feed.js';
+import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
+import { createGateway } from './gateway/gateway.js';
+import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
 import { messageOf } from '../errors.js';
-import { systemClock, type Clock } from '../util/clock.js';
-import { createLogger, type Logger } from '../util/logger.js';
+import { systemClock } from '../util/clock.js';
+import { createLogger } from '../util/logger.js';
 import {
   AGENTS_PATH,
   CloseCode,
@@ -34,145 +48,17 @@ import {
   formatIssues,
   PROTOCOL_VERSION,
   truncateUtf8,
-  type AgentEvent,
   type Command,
   type CoordinatorMessage,
   type EventMessage,
-  type HeartbeatMessage,
   type NodeState,
   type RegisterMessage,
 } from './protocol.js';
 
-export interface CoordinatorOptions {
-  /** Default 9000 (0 = any free port). */
-  readonly port?: number;
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Bearer token agents and HTTP clients must present (required). */
-  readonly token: string;
-  /** Silence after which a node is Unknown. Default 15000 (3 × the agent's 5 s heartbeat). */
-  readonly heartbeatTimeoutMs?: number;
-  /** Silence after which a node is Gone. Default 300000. */
-  readonly goneAfterMs?: number;
-  /** Default wait for a command's result (POST …/commands?timeoutMs= overrides it). Default 60000. */
-  readonly commandTimeoutMs?: number;
-  /** WebSocket ping interval and pong deadline per agent. Default 15000. */
-  readonly pingIntervalMs?: number;
-  /** Time an agent has to send `register` after connecting. Default 10000. */
-  readonly registerTimeoutMs?: number;
-  /** When set, sent in `registered`: the agents then heartbeat at this interval. */
-  readonly heartbeatIntervalMs?: number;
-  /** Recent events kept per node. Default 100. */
-  readonly maxEvents?: number;
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-}
+export { CommandRefused, type CommandOutcome, type NodeDetail, type NodeHealth, type NodeView } from './fleet-types.js';
+export type { CoordinatorOptions, RunningCoordinator } from './coordinator-options.js';
 
-export type NodeHealth = 'Ready' | 'Unknown' | 'Gone';
 
-/** A node as GET /nodes shows it. Times are ISO 8601 strings. */
-export interface NodeView {
-  readonly nodeId: string;
-  readonly sessionId: string;
-  readonly state: NodeHealth;
-  /** As the agent last reported it. */
-  readonly nodeState: NodeState;
-  readonly connected: boolean;
-  readonly hostname: string;
-  readonly url: string;
-  readonly agentVersion: string;
-  readonly protocolVersion: number;
-  readonly labels: Record<string, string>;
-  readonly gpus: RegisterMessage['gpus'];
-  /** From register, updated by model_state events. */
-  readonly models: RegisterMessage['models'];
-  readonly capacity: RegisterMessage['capacity'];
-  readonly registeredAt: string;
-  readonly lastSeen: string;
-  readonly heartbeats: number;
-  readonly lastHeartbeat: (HeartbeatMessage & { receivedAt: string }) | null;
-}
-
-/** GET /nodes/{id}: the view plus recent events, oldest first. */
-export interface NodeDetail extends NodeView {
-  readonly events: { receivedAt: string; at: string; event: AgentEvent }[];
-}
-
-export interface CommandOutcome {
-  readonly id: string;
-  readonly ok: boolean;
-  readonly error?: string;
-  /** No result arrived in time (HTTP 504). */
-  readonly timedOut?: boolean;
-}
-
-/** A command that could not be sent: `status` is the HTTP status to answer. */
-export class CommandRefused extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
-    super(message);
-    this.name = 'CommandRefused';
-  }
-}
-
-export interface RunningCoordinator {
-  /** Base URL of the HTTP API, e.g. http://127.0.0.1:9000. */
-  readonly url: string;
-  /** Where agents connect, e.g. ws://127.0.0.1:9000/agents. */
-  readonly agentsUrl: string;
-  readonly port: number;
-  nodes(): NodeView[];
-  node(nodeId: string): NodeDetail | undefined;
-  /** Send a command and wait for its result; throws CommandRefused when it cannot be sent. */
-  sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number }): Promise<CommandOutcome>;
-  /** Close every agent connection (1001), stop listening. */
-  close(): Promise<void>;
-}
-
-interface AgentConn {
-  readonly ws: WebSocket;
-  readonly remote: string;
-  node: NodeRecord | undefined;
-  awaitingPong: boolean;
-  cancelPing: (() => void) | undefined;
-  cancelRegister: (() => void) | undefined;
-  readonly closed: Promise<void>;
-}
-
-interface NodeRecord {
-  readonly nodeId: string;
-  sessionId: string;
-  info: RegisterMessage;
-  registeredAt: number;
-  lastSeen: number;
-  lastSeenMono: number;
-  conn: AgentConn | undefined;
-  nodeState: NodeState;
-  heartbeats: number;
-  lastHeartbeat: (HeartbeatMessage & { receivedAt: number }) | undefined;
-  readonly events: { receivedAt: number; message: EventMessage }[];
-  readonly pending: Map<string, (outcome: CommandOutcome) => void>;
-  health: NodeHealth;
-}
-
-const MAX_PAYLOAD = 4 * 1024 * 1024;
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = createHash('sha256').update(m[1]!).digest();
-  const wanted = createHash('sha256').update(token).digest();
-  return timingSafeEqual(given, wanted);
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function positive(name: string, v: number | undefined, fallback: number): number {
-  const value = v ?? fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
-  return value;
-}
 
 /** Start the reference coordinator; resolves once it listens. */
 export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
@@ -190,6 +76,81 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const nodes = new Map<string, NodeRecord>();
   const conns = new Set<AgentConn>();
   let closed = false;
+  const store = new CoordinatorStore(options.stateDir);
+
+  /** The agent's ready/cordoned/draining changed: keep it, and record it in the audit trail. */
+  const setNodeState = (n: NodeRecord, state: NodeState, identity: string, reason: string) => {
+    if (n.nodeState === state) return;
+    store.append({ kind: 'node_state', at: Date.now(), nodeId: n.nodeId, identity, action: state, target: n.nodeState, result: reason });
+    n.nodeState = state;
+    feed.markDirty(n.nodeId);
+  };
+  const setHealth = (n: NodeRecord, health: NodeHealth, reason: string) => {
+    if (n.health === health) return;
+    store.append({ kind: 'node_health', at: Date.now(), nodeId: n.nodeId, identity: 'coordinator', action: health, target: n.health, result: reason });
+    n.health = health;
+    feed.markDirty(n.nodeId);
+  };
+
+  // ---- the gateway's view of the fleet ---------------------------------------------------------
+
+  const modelListeners = new Set<(nodeId: string) => void>();
+  const modelsChanged = (nodeId: string) => {
+    for (const l of modelListeners) l(nodeId);
+  };
+  // One live adapter per node record (getters, no copy), and one list of them rebuilt only when a
+  // node is added: routing reads the fleet on every request, so it must not allocate per node.
+  const adapters = new WeakMap<NodeRecord, GatewayNode>();
+  const gatewayNode = (n: NodeRecord): GatewayNode => {
+    let a = adapters.get(n);
+    if (!a) {
+      a = {
+        nodeId: n.nodeId,
+        get url() { return n.info.url; },
+        get health() { return healthOf(n); },
+        get nodeState() { return n.nodeState; },
+        get models() { return n.info.models; },
+        get load() { return n.lastHeartbeat?.models ?? []; },
+        get labels() { return n.info.labels; },
+      };
+      adapters.set(n, a);
+    }
+    return a;
+  };
+  let gatewayList: GatewayNode[] | undefined; // reset whenever `nodes` gains an entry
+  const fleet: GatewayFleet = {
+    nodes: () => (gatewayList ??= [...nodes.values()].map(gatewayNode)),
+    sendCommand: (nodeId, command, opts) => sendCommand(nodeId, command, opts),
+    onModelsChanged: (l) => {
+      modelListeners.add(l);
+      return () => modelListeners.delete(l);
+    },
+  };
+  const ledger = new CostLedger(options.cost);
+  const feed = new LiveFeed({
+    nodes: () => [...nodes.values()].map(viewOf),
+    node: (id) => {
+      const n = nodes.get(id);
+      return n && viewOf(n);
+    },
+    auditAfter: (id) => store.query({ afterId: id, limit: 500 }),
+    latestAudit: (limit) => store.latest(limit),
+    costs: () => ledger.report(),
+  }, clock, options.dashboardIntervalMs ?? 500);
+  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, {
+    admitClient: (client) => ledger.refusal(client),
+    onRouted: (r) => {
+      if (r.kind === 'metadata') return;
+      const n = r.nodeId ? nodes.get(r.nodeId) : undefined;
+      const us = Number(r.nodeHeaders?.[COMPUTE_TIME_HEADER] ?? 0);
+      ledger.record({
+        model: r.model, client: r.identity, status: r.status,
+        node: n && { nodeId: n.nodeId, labels: n.info.labels, hostname: n.info.hostname },
+        computeUs: Number.isFinite(us) && us > 0 ? us : 0,
+        latencyMs: r.latencyMs,
+      });
+    },
+  });
 
   // ---- fleet state --------------------------------------------------------------------------
 
@@ -199,30 +160,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     return silent < goneAfterMs ? 'Unknown' : 'Gone';
   };
 
-  const viewOf = (n: NodeRecord): NodeView => ({
-    nodeId: n.nodeId,
-    sessionId: n.sessionId,
-    state: healthOf(n),
-    nodeState: n.nodeState,
-    connected: n.conn !== undefined,
-    hostname: n.info.hostname,
-    url: n.info.url,
-    agentVersion: n.info.agentVersion,
-    protocolVersion: n.info.protocolVersion,
-    labels: n.info.labels,
-    gpus: n.info.gpus,
-    models: n.info.models,
-    capacity: n.info.capacity,
-    registeredAt: iso(n.registeredAt),
-    lastSeen: iso(n.lastSeen),
-    heartbeats: n.heartbeats,
-    lastHeartbeat: n.lastHeartbeat ? { ...n.lastHeartbeat, receivedAt: iso(n.lastHeartbeat.receivedAt) } : null,
-  });
-
-  const detailOf = (n: NodeRecord): NodeDetail => ({
-    ...viewOf(n),
-    events: n.events.map((e) => ({ receivedAt: iso(e.receivedAt), at: iso(e.message.at), event: e.message.event })),
-  });
+  const viewOf = (n: NodeRecord): NodeView => nodeView(n, healthOf(n), gateway.routing(n.nodeId));
+  const detailOf = (n: NodeRecord): NodeDetail => nodeDetail(n, healthOf(n), gateway.routing(n.nodeId));
 
   /** Log state transitions (states themselves are computed on read). */
   const sweepMs = Math.min(1_000, Math.max(20, heartbeatTimeoutMs / 4));
@@ -234,7 +173,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const silentMs = Math.round(clock.now() - n.lastSeenMono);
       if (h === 'Ready') log.info({ nodeId: n.nodeId }, 'node is Ready');
       else log.warn({ nodeId: n.nodeId, connected: n.conn !== undefined, silentMs }, `node is ${h}`);
-      n.health = h;
+      setHealth(n, h, n.conn ? `silent for ${silentMs} ms` : `disconnected, silent for ${silentMs} ms`);
+      if (h !== 'Ready') store.touch(n.nodeId, n.lastSeen);
     }
     if (!closed) cancelSweep = clock.setTimer(sweepMs, sweep);
   };
@@ -313,12 +253,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         lastHeartbeat: undefined,
         events: [],
         pending: new Map(),
-        health: 'Ready',
+        health: 'Unknown',
       };
       nodes.set(m.nodeId, node);
+      gatewayList = undefined;
     } else if (node.sessionId !== m.sessionId) {
       // A new agent process: what the old one was asked will never be answered.
-      for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the agent restarted (new session) before answering' });
+      for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'agent_restarted', error: 'the agent restarted (new session) before answering' });
       node.pending.clear();
       node.lastHeartbeat = undefined;
       node.heartbeats = 0;
@@ -329,9 +270,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     node.lastSeen = now;
     node.lastSeenMono = clock.now();
     node.conn = conn;
-    node.nodeState = m.nodeState;
-    node.health = 'Ready';
+    setNodeState(node, m.nodeState, 'agent', 'register');
+    setHealth(node, 'Ready', known ? 're-registered' : 'registered');
+    store.saveNode(m, now, now);
     conn.node = node;
+    modelsChanged(node.nodeId);
     send(conn, {
       type: 'registered',
       protocolVersion: PROTOCOL_VERSION,
@@ -378,12 +321,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         if (i >= 0) models[i] = clean;
         else models.push(clean);
         node.info = { ...node.info, models };
+        modelsChanged(node.nodeId);
         // Download progress arrives a few times a second: log state changes only.
         if (stateChanged || !e.progress) log.info({ nodeId: node.nodeId, model: e.model, version: e.version, state: e.state, reason: e.reason }, 'model state');
         break;
       }
       case 'node_state':
-        node.nodeState = e.state;
+        setNodeState(node, e.state, 'agent', `node_state event${e.reason ? `: ${e.reason}` : ''}`);
         log.info({ nodeId: node.nodeId, nodeState: e.state, reason: e.reason }, 'node state');
         break;
       case 'model_load_failed':
@@ -406,6 +350,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     if (node.conn !== conn) return; // superseded; closing
     node.lastSeen = Date.now();
     node.lastSeenMono = clock.now();
+    feed.markDirty(node.nodeId);
     const d = decodeAgentMessage(text);
     if (!d.ok) {
       log.warn({ nodeId: node.nodeId, code: d.code, err: d.message }, 'malformed message from agent');
@@ -421,7 +366,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         node.heartbeats++;
         if (!node.lastHeartbeat || m.seq > node.lastHeartbeat.seq) {
           node.lastHeartbeat = { ...m, receivedAt: node.lastSeen };
-          node.nodeState = m.nodeState;
+          setNodeState(node, m.nodeState, 'agent', 'heartbeat');
         } else {
           log.debug({ nodeId: node.nodeId, seq: m.seq, last: node.lastHeartbeat.seq }, 'out-of-order heartbeat kept out of the node view');
         }
@@ -436,7 +381,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
           return;
         }
         node.pending.delete(m.id);
-        settle(m.ok ? { id: m.id, ok: true } : { id: m.id, ok: false, error: m.error ?? 'failed' });
+        settle(m.ok ? { id: m.id, ok: true, code: m.code ?? 'ok' } : { id: m.id, ok: false, code: m.code ?? 'failed', error: m.error ?? 'failed' });
         return;
       }
       case 'error':
@@ -465,6 +410,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const node = conn.node;
       if (node && node.conn === conn) {
         node.conn = undefined;
+        feed.markDirty(node.nodeId);
         log.info({ nodeId: node.nodeId, code, reason: reason.toString('utf8') }, 'agent disconnected');
       }
     });
@@ -494,23 +440,45 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
 
   // ---- commands -----------------------------------------------------------------------------
 
-  const sendCommand = (nodeId: string, command: Command, opts: { timeoutMs?: number } = {}): Promise<CommandOutcome> => {
+  /** What an ok cordon/uncordon/drain means for routing at once (the heartbeat confirms it later). */
+  const STATE_AFTER: Partial<Record<Command['type'], NodeState>> = { cordon: 'cordoned', uncordon: 'ready', drain: 'draining' };
+
+  const sendCommand = (nodeId: string, command: Command, opts: { timeoutMs?: number; identity?: string } = {}): Promise<CommandOutcome> => {
+    const identity = opts.identity ?? 'api';
+    const startedAt = Date.now();
+    const startedMono = clock.now();
+    const audit = (action: string, target: string | undefined, result: string, error?: string, id?: string) =>
+      store.append({ kind: 'command', at: startedAt, nodeId, identity, action, target, result, error, durationMs: clock.now() - startedMono, commandId: id });
     const parsed = CommandSchema.safeParse(command);
     if (!parsed.success) return Promise.reject(new CommandRefused(400, `invalid command: ${formatIssues(parsed.error)}`));
+    const what = parsed.data.type;
+    const model = 'model' in parsed.data ? parsed.data.model : undefined;
     const node = nodes.get(nodeId);
-    if (!node) return Promise.reject(new CommandRefused(404, `unknown node '${nodeId}'`));
+    if (!node) {
+      audit(what, model, 'refused', 'unknown node');
+      return Promise.reject(new CommandRefused(404, `unknown node '${nodeId}'`));
+    }
     const conn = node.conn;
-    if (!conn || closed) return Promise.reject(new CommandRefused(409, `node '${nodeId}' is not connected (state ${healthOf(node)}); commands need a connected agent`));
+    if (!conn || closed) {
+      audit(what, model, 'refused', `not connected (state ${healthOf(node)})`);
+      return Promise.reject(new CommandRefused(409, `node '${nodeId}' is not connected (state ${healthOf(node)}); commands need a connected agent`));
+    }
     const timeoutMs = opts.timeoutMs ?? commandTimeoutMs;
     const id = randomUUID();
     return new Promise<CommandOutcome>((resolve) => {
       const cancel = clock.setTimer(timeoutMs, () => {
         node.pending.delete(id);
-        log.warn({ nodeId, id, command: parsed.data.type, timeoutMs }, 'command timed out');
-        resolve({ id, ok: false, error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
+        log.warn({ nodeId, id, command: what, timeoutMs }, 'command timed out');
+        audit(what, model, 'timed_out', `no result within ${timeoutMs} ms`, id);
+        resolve({ id, ok: false, code: 'timeout', error: `no result from the agent within ${timeoutMs} ms`, timedOut: true });
       });
+      const after = STATE_AFTER[what];
+      // A cordon or drain takes the node out of routing as soon as it is sent, not at the next heartbeat.
+      if (after && after !== 'ready') setNodeState(node, after, identity, `${what} sent`);
       node.pending.set(id, (outcome) => {
         cancel();
+        audit(what, model, outcome.ok ? 'ok' : outcome.code ?? 'failed', outcome.error, id);
+        if (outcome.ok && after) setNodeState(node, after, identity, `${what} ok`);
         resolve(outcome);
       });
       log.info({ nodeId, id, command: parsed.data }, 'sending command');
@@ -541,7 +509,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or invalid bearer token (Authorization: Bearer <token>)' });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/healthz') return;
+    if (req.url === '/healthz' || isDashboardAsset(req.url)) return;
+    // The gateway's inference routes check client tokens themselves (the admin token is refused there).
+    if (req.url.startsWith('/v2/') || req.url === '/v2' || req.url.startsWith('/v1/')) return;
     if (!tokenMatches(req.headers.authorization, token)) return unauthorized(reply);
   });
 
@@ -552,34 +522,28 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/nodes', async () => ({ nodes: [...nodes.values()].map(viewOf) }));
-  app.get<{ Params: { id: string } }>('/nodes/:id', async (req, reply) => {
-    const node = nodes.get(req.params.id);
-    if (!node) return reply.code(404).send({ error: `unknown node '${req.params.id}'` });
-    return detailOf(node);
+  app.get('/costs', async () => ledger.report());
+  app.get('/costs.csv', async (_req, reply) => reply.type('text/csv; charset=utf-8').send(ledger.csv()));
+  app.get('/metrics', async (_req, reply) => reply.type(ledger.registry.contentType).send(await ledger.registry.metrics()));
+  registerAdminRoutes(app, {
+    audit: (filter) => store.query(filter),
+    nodes: () => [...nodes.values()].map(viewOf),
+    node: (id) => {
+      const n = nodes.get(id);
+      return n && detailOf(n);
+    },
+    sendCommand,
   });
-  app.post<{ Params: { id: string }; Querystring: { timeoutMs?: string } }>('/nodes/:id/commands', async (req, reply) => {
-    let timeoutMs: number | undefined;
-    if (req.query.timeoutMs !== undefined) {
-      timeoutMs = Number(req.query.timeoutMs);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) {
-        return reply.code(400).send({ error: 'timeoutMs must be an integer number of milliseconds between 1 and 3600000' });
-      }
-    }
-    const parsed = CommandSchema.safeParse(req.body);
-    if (!parsed.success) {
-      return reply.code(400).send({ error: `invalid command: ${formatIssues(parsed.error)} (body: {"type": "load_model"|"unload_model"|"cordon"|"uncordon"|"drain"|"ping", "model"?: name})` });
-    }
-    try {
-      const outcome = await sendCommand(req.params.id, parsed.data, timeoutMs === undefined ? {} : { timeoutMs });
-      const { timedOut, ...body } = outcome;
-      return reply.code(timedOut ? 504 : 200).send(body);
-    } catch (err) {
-      if (err instanceof CommandRefused) return reply.code(err.status).send({ error: err.message });
-      throw err;
-    }
-  });
+  await gateway.register(app);
+  await registerDashboard(app, feed);
+
+  // The registry of the previous run: every node is listed at once, Unknown until it reconnects.
+  for (const stored of store.loadNodes()) {
+    const silentMs = Math.max(0, Date.now() - stored.lastSeen);
+    gatewayList = undefined;
+    nodes.set(stored.info.nodeId, restoredRecord(stored, clock.now() - silentMs, silentMs < goneAfterMs ? 'Unknown' : 'Gone'));
+  }
+  if (nodes.size) log.info({ nodes: nodes.size, file: store.file }, 'node registry restored; nodes are Unknown until they reconnect');
 
   let address: string;
   try {
@@ -587,6 +551,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   } catch (err) {
     wss.close();
     await app.close().catch(() => undefined);
+    store.close();
     throw err;
   }
   cancelSweep = clock.setTimer(sweepMs, sweep);
@@ -600,8 +565,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     closing ??= (async () => {
       closed = true;
       cancelSweep?.();
+      feed.close();
       for (const node of nodes.values()) {
-        for (const [id, settle] of node.pending) settle({ id, ok: false, error: 'the coordinator is shutting down' });
+        for (const [id, settle] of node.pending) settle({ id, ok: false, code: 'coordinator_shutting_down', error: 'the coordinator is shutting down' });
         node.pending.clear();
       }
       const open = [...conns];
@@ -613,6 +579,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       for (const conn of conns) conn.ws.terminate();
       wss.close();
       await app.close();
+      await gateway.close();
+      store.close();
       log.info('coordinator closed');
     })();
     return closing;
@@ -627,6 +595,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       const n = nodes.get(id);
       return n && detailOf(n);
     },
+    audit: (filter) => store.query(filter),
+    costs: () => ledger.report(),
     sendCommand,
     close,
   };

@@ -18,6 +18,8 @@ import { CancelSource, type CancelSignal } from '../util/cancel.js';
 
 export interface InferenceResult {
   readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined; readonly shm?: ShmPlace | undefined }[];
+  /** This request's share of its batch's compute time, ms (reported for cost accounting). */
+  readonly computeMs?: number;
 }
 
 /**
@@ -55,13 +57,16 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
     request = pre.request;
   }
   const prepared = prepareRequest(request, served.spec);
+  let computeMs = 0;
   const result = await served.infer(prepared, {
+    onCompute: (ms) => (computeMs = ms),
     signal,
     timeoutMicroseconds: intParameter(decoded.parameters, 'timeout'),
     priority: intParameter(decoded.parameters, 'priority'),
     queueFullWaitMs: ctx.config.queueFullDelayMs,
   });
   return {
+    computeMs,
     outputs: prepared.outputs.map((o: PreparedOutput) => {
       const tensor = result.get(o.name)!;
       const spec = served.spec.outputs.find((s) => s.name === o.name);

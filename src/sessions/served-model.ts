@@ -23,6 +23,8 @@ export interface InferOptions {
   readonly priority?: number | undefined;
   /** How long to wait for a place when the queue is full (ms; default 0 = refuse at once). */
   readonly queueFullWaitMs?: number | undefined;
+  /** Told the request's compute time once it ran: its share (by rows) of its batch's run, ms. */
+  readonly onCompute?: ((ms: number) => void) | undefined;
 }
 
 export interface ModelMemory {
@@ -115,6 +117,10 @@ export class ServedModel {
     });
   }
 
+  /** Compute time of every batch this model ran in this process (feeds + run + split), ms. */
+  computeMsTotal = 0;
+  private readonly computeShare = new WeakMap<PreparedRequest, number>();
+
   get queued(): number {
     return this.batcher.queued;
   }
@@ -183,6 +189,7 @@ export class ServedModel {
       const ms = this.clock.now() - start;
       this.stats.requestSucceeded(ms, req.rows);
       this.onRequest?.(ms);
+      opts.onCompute?.(this.computeShare.get(req) ?? 0);
       return result;
     } catch (err) {
       this.stats.requestFailed(this.clock.now() - start, failureReason(err));
@@ -220,7 +227,11 @@ export class ServedModel {
       }
       const t2 = this.clock.now();
       const results = splitOutputs(this.spec, requests, rows, outputs);
-      this.stats.executed(rows, t1 - t0, t2 - t1, this.clock.now() - t2);
+      const t3 = this.clock.now();
+      this.stats.executed(rows, t1 - t0, t2 - t1, t3 - t2);
+      // Cost accounting: each request's share of the batch's run, by rows (the total is exact).
+      this.computeMsTotal += t3 - t0;
+      for (const r of requests) this.computeShare.set(r, rows > 0 ? ((t3 - t0) * r.rows) / rows : (t3 - t0) / requests.length);
       return results;
     } finally {
       this.idleSessions.push(session);

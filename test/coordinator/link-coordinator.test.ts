@@ -150,12 +150,12 @@ describe('commands', () => {
     const { ctl, command } = await setup();
     const load = await command({ type: 'load_model', model: 'mlp' });
     expect(load.status).toBe(200);
-    expect(load.body).toEqual({ id: expect.any(String), ok: true });
+    expect(load.body).toEqual({ id: expect.any(String), ok: true, code: 'ok' });
     const unload = await command({ type: 'unload_model', model: 'add_sub' });
     expect(unload.body).toMatchObject({ ok: true });
     const missing = await command({ type: 'load_model', model: 'nope' });
     expect(missing.status).toBe(200);
-    expect(missing.body).toEqual({ id: expect.any(String), ok: false, error: "model 'nope' is not in the model repository" });
+    expect(missing.body).toEqual({ id: expect.any(String), ok: false, code: 'failed', error: "model 'nope' is not in the model repository" });
     expect(ctl.calls).toEqual(['load:mlp', 'unload:add_sub', 'load:nope']);
     expect(load.body.id).not.toBe(unload.body.id);
   });
@@ -196,7 +196,7 @@ describe('commands', () => {
 
   it('ping answers ok', async () => {
     const { command } = await setup();
-    expect((await command({ type: 'ping' })).body).toEqual({ id: expect.any(String), ok: true });
+    expect((await command({ type: 'ping' })).body).toEqual({ id: expect.any(String), ok: true, code: 'ok' });
   });
 
   it('refuses commands naming a path, without reaching the agent', async () => {

@@ -71,6 +71,7 @@ describe('the wire', () => {
       ],
       capacity: { gpuCount: 1, gpuMemoryTotalBytes: 85_899_345_920, memoryBudgetBytes: 64_000_000_000 },
       nodeState: 'ready',
+      capabilities: ['command_dedup', 'command_result_code', 'compute_time'],
     });
     await sleep(200); // heartbeats are produced, but held until registered
     expect(conn.messages.map((m) => m.type)).toEqual(['register']);
@@ -149,7 +150,7 @@ describe('malformed and hostile coordinator messages', () => {
     conn.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     await conn.next((m) => m.type === 'error' && /binary/.test(m.message), 'error for a binary frame');
     conn.send({ type: 'command', id: 'p1', command: { type: 'ping' } });
-    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'p1')).toEqual({ type: 'command_result', id: 'p1', ok: true });
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'p1')).toEqual({ type: 'command_result', id: 'p1', ok: true, code: 'ok' });
     expect(conn.closed).toBeUndefined();
   });
 
@@ -189,7 +190,7 @@ describe('malformed and hostile coordinator messages', () => {
       throw new Error('cannot cordon: shutting down');
     };
     conn.send({ type: 'command', id: 'k', command: { type: 'cordon' } });
-    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'k')).toEqual({ type: 'command_result', id: 'k', ok: false, error: 'cannot cordon: shutting down' });
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'k')).toEqual({ type: 'command_result', id: 'k', ok: false, code: 'failed', error: 'cannot cordon: shutting down' });
   });
 
   it('sends the new node state before the result of cordon', async () => {
@@ -271,5 +272,41 @@ describe('failures', () => {
   it('rejects a coordinator URL that is not ws:// at construction (a configuration error)', () => {
     expect(() => startLink(fastLinkOptions('http://127.0.0.1:9000/agents', new FakeController()))).toThrow(/ws:\/\/ or wss:\/\//);
     expect(() => startLink(fastLinkOptions('ws://127.0.0.1:9000/agents', new FakeController(), { token: '' }))).toThrow(/token/);
+  });
+});
+
+describe('command semantics (command-policy.ts)', () => {
+  it('a pending drain ended by uncordon answers cancelled; uncordon answers ok', async () => {
+    const { conn } = await connected();
+    conn.send({ type: 'command', id: 'd1', command: { type: 'drain' } });
+    await waitFor(() => conn.messages.some((m) => m.type === 'heartbeat' && m.nodeState === 'draining'), 'draining heartbeat');
+    conn.send({ type: 'command', id: 'u1', command: { type: 'uncordon' } });
+    const u = await conn.next((m) => m.type === 'command_result' && m.id === 'u1');
+    const d = await conn.next((m) => m.type === 'command_result' && m.id === 'd1');
+    expect(u).toEqual({ type: 'command_result', id: 'u1', ok: true, code: 'ok' });
+    expect(d).toMatchObject({ ok: false, code: 'cancelled', error: expect.stringMatching(/ended by uncordon \(command u1\)/) });
+  });
+
+  it('a finished command id sent again gets the first result, without running again', async () => {
+    const { conn, ctl } = await connected();
+    conn.send({ type: 'command', id: 'L', command: { type: 'load_model', model: 'nope' } });
+    const first = await conn.next((m) => m.type === 'command_result' && m.id === 'L');
+    conn.send({ type: 'command', id: 'L', command: { type: 'load_model', model: 'nope' } });
+    const second = await conn.next((m) => m.type === 'command_result' && m.id === 'L');
+    expect(second).toEqual(first);
+    expect(ctl.calls).toEqual(['load:nope']);
+  });
+
+  it('unload_model while the same model loads is refused with conflict', async () => {
+    const { conn, ctl } = await connected();
+    let release!: () => void;
+    ctl.loadGate = new Promise<void>((r) => (release = r));
+    conn.send({ type: 'command', id: 'l', command: { type: 'load_model', model: 'mlp' } });
+    await waitFor(() => ctl.calls.includes('load:mlp'), 'load started');
+    conn.send({ type: 'command', id: 'u', command: { type: 'unload_model', model: 'mlp' } });
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'u')).toMatchObject({ ok: false, code: 'conflict' });
+    release();
+    expect(await conn.next((m) => m.type === 'command_result' && m.id === 'l')).toMatchObject({ ok: true, code: 'ok' });
+    expect(ctl.calls).toEqual(['load:mlp']);
   });
 });

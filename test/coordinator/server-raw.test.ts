@@ -126,7 +126,7 @@ describe('after registration', () => {
     const cmd = await a.next((m) => m.type === 'command');
     expect(cmd).toEqual({ type: 'command', id: expect.any(String), command: { type: 'ping' } });
     a.send({ type: 'command_result', id: cmd.id, ok: true });
-    expect(await first).toEqual({ id: cmd.id, ok: true });
+    expect(await first).toEqual({ id: cmd.id, ok: true, code: 'ok' }); // an agent without codes: the coordinator fills in ok
 
     const owed = c.sendCommand('raw-node-1', { type: 'drain' });
     await a.next((m) => m.type === 'command' && m.command.type === 'drain');

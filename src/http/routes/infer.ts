@@ -15,6 +15,9 @@ import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
 import { systemShmFor, writeShmOutputs } from '../../shm/index.js';
 
+/** This request's share of its batch's compute time, integer µs (also the V2 response parameter `compute_time_us`). */
+export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
+
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   const onRequest = admissionHook(ctx);
   for (const path of modelPaths('/infer')) {
@@ -40,17 +43,20 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       // Shared memory regions are held from here to the write of the outputs (no unregister meanwhile).
       const regions = decoded.shmRegions ?? [];
       regions.forEach((r) => shm.acquire(r));
+      let result;
       let outputs;
       try {
-        const result = await runInference(ctx, served, decoded, clientGone(reply.raw));
+        result = await runInference(ctx, served, decoded, clientGone(reply.raw));
         outputs = regions.length ? writeShmOutputs(shm, result.outputs) : result.outputs;
       } finally {
         regions.forEach((r) => shm.release(r));
       }
+      const computeUs = Math.round((result.computeMs ?? 0) * 1000);
       const encoded = encodeInferResponse(
-        { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}) },
+        { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}), parameters: { compute_time_us: computeUs } },
         outputs,
       );
+      reply.header(COMPUTE_TIME_HEADER, String(computeUs));
       if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(encoded.body);
     });

@@ -10,6 +10,7 @@ import { jsonDataOf } from '../../protocol/encode-response.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { clientGone, refuseWhileDraining, runInference } from '../inference.js';
+import { COMPUTE_TIME_HEADER } from './infer.js';
 import { uploadedFile } from '../multipart.js';
 
 function imageFrom(body: Buffer, contentType: string): Buffer {
@@ -42,6 +43,7 @@ export const predictRoutes = (ctx: HttpContext): FastifyPluginAsync => async (ap
       outputs: undefined,
       binaryOutputDefault: false,
     }, clientGone(reply.raw));
+    reply.header(COMPUTE_TIME_HEADER, String(Math.round((result.computeMs ?? 0) * 1000)));
     const outputs: Record<string, unknown> = {};
     for (const o of result.outputs) {
       if (o.post?.type === 'classification') outputs[o.tensor.name] = { predictions: o.post.rows[0] };
