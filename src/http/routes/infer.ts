@@ -8,7 +8,7 @@ import { invalid } from '../../errors.js';
 import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-request.js';
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
-import { clientGone, PIPELINE_INPUT, refuseWhileDraining, runInference, runPipelineV2 } from '../inference.js';
+import { clientGone, PIPELINE_INPUT, runInference, runPipelineV2 } from '../inference.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
@@ -16,7 +16,6 @@ import { modelPaths } from './models.js';
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, async (req, reply) => {
-      refuseWhileDraining(ctx);
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
       const pipe = ctx.models.pipeline(req.params.model);
       if (pipe) {
