@@ -17,7 +17,7 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, async (req, reply) => {
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
-      const pipe = ctx.models.pipeline(req.params.model);
+      const pipe = await ctx.models.pipelineWhenLoaded(req.params.model);
       if (pipe) {
         if (headerLength === 0) throw invalid(`pipeline '${pipe.name}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
         const decoded = decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);
