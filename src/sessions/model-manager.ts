@@ -557,7 +557,7 @@ export class ModelManager {
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
-        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
+        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)), stats: reloading?.stats });
         await m.warmUp();
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;
