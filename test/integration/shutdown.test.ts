@@ -157,7 +157,7 @@ describe('SIGTERM with requests on the wire', () => {
       ...Array.from({ length: 4 }, () => post('ocr', page)),
       ...Array.from({ length: 16 }, () => post('text_direction', line)),
     ];
-    await new Promise((r) => setTimeout(r, 50)); // sent, and in decode or in a stage, when the signal comes
+    await new Promise((r) => setTimeout(r, 150)); // sent, and in decode or in a stage, when the signal comes
     s.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 20));
     const late = await fetch(`${s.url}/v1/models/ocr/predict`, { method: 'POST', body: page, headers: { 'content-type': 'image/png' } });
