@@ -13,6 +13,7 @@ WANTED=(
   "chromium chromium"
   "py:websockets python3-websockets"
   "py:jsonschema python3-jsonschema"
+  "setpriv util-linux"   # test/integration/operations.test.ts: the agent as a non-root user
 )
 
 missing=()

@@ -29,7 +29,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
-import { refuseWhileDraining } from './inference.js';
 
 /** Bodies up to this size are drained by Node after a refusal, and the connection is kept. */
 export const KEEP_ALIVE_BODY_BYTES = 64 * 1024;
@@ -51,7 +50,7 @@ function contentLength(req: FastifyRequest): number | undefined {
  * undefined: go on.
  */
 export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): ServedModel | undefined {
-  refuseWhileDraining(ctx);
+  // Draining is refused before this, by the drain control's onRequest hook (shutdown.ts).
   if (length !== undefined && length > ctx.config.bodyLimit) {
     throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
   }

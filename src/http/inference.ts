@@ -42,13 +42,6 @@ function intParameter(params: Parameters, key: string): number | undefined {
   return v;
 }
 
-/** New inference is refused while the node drains (503, retry in 5 s); other endpoints still answer. */
-export function refuseWhileDraining(ctx: HttpContext): void {
-  if (ctx.node.state === 'draining') {
-    throw new AgentError('UNAVAILABLE', `the node is not taking new requests (${ctx.node.reason})`, { retryAfterSeconds: 5 });
-  }
-}
-
 export async function runInference(ctx: HttpContext, served: ServedModel, decoded: InferRequest, signal: CancelSignal): Promise<InferenceResult> {
   let request = decoded;
   if (hasImageInputs(served.spec)) {

@@ -9,6 +9,7 @@ import type { ModelManager } from '../sessions/model-manager.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { BlobStore } from './cache/blob-store.js';
+import { resolveStateDir, stateDirCandidates } from '../state/state-dir.js';
 import { PullMetrics } from './metrics.js';
 import { ModelPuller, type PullProgress } from './puller.js';
 import { PullService } from './pull-service.js';
@@ -17,10 +18,23 @@ export { parseManifest, manifestDigest, ManifestSchema, type Manifest } from './
 export { ModelPuller, type PullProgress } from './puller.js';
 export { PullService } from './pull-service.js';
 
+/**
+ * The state directory the blob cache lives in: the one the node id uses (state/state-dir.ts).
+ * When none is writable the agent still starts (serving needs no state); a pull then fails
+ * with the folder it could not create.
+ */
+function pullStateDir(given: string | undefined): string {
+  try {
+    return resolveStateDir(given);
+  } catch {
+    return given !== undefined ? path.resolve(given) : stateDirCandidates().at(-1) ?? path.resolve('.gpu-agent');
+  }
+}
+
 /** The puller's settings from the agent config (shared by the agent and the CLI). */
 export function pullerSettings(config: AgentConfig) {
   return {
-    stateDir: path.resolve(config.stateDir),
+    stateDir: pullStateDir(config.stateDir),
     modelsDir: path.resolve(config.models),
     allowHttp: config.allowHttp,
     cacheBudget: config.cacheBudget === 'none' ? undefined : config.cacheBudget,

@@ -90,7 +90,9 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     // The coordinator: its Service port 9000 maps to a free port here.
     const coordPort = await freePort();
     const cmd = commandOf(coordC).map((a, i, all) => (all[i - 1] === '--port' ? String(coordPort) : a));
-    const coordEnv = resolveEnv(coordC, objs, {});
+    // Its PVC (coordinator.db: audit trail and node registry) is a fresh temp folder.
+    const coordMounts = Object.fromEntries(((coordC.volumeMounts ?? []) as Obj[]).map((m) => [m.mountPath, mkdtempSync(path.join(os.tmpdir(), 'gpu-coordinator-pvc-'))]));
+    const coordEnv = mapMounts(resolveEnv(coordC, objs, {}), coordMounts);
     coordToken = coordEnv.GPU_AGENT_COORDINATOR_TOKEN!;
     start(cmd, coordEnv);
     coordUrl = `http://127.0.0.1:${coordPort}`;
