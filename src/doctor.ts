@@ -4,6 +4,7 @@
  * warning: the agent serves the others). Optional probes (GPU inventory, coordinator) are
  * injected by the caller.
  */
+import './util/ort-env.js'; // before onnxruntime-node: its telemetry off by default
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
