@@ -8,6 +8,7 @@
 // already identical is left untouched, so re-running is cheap and does not bump mtimes.
 //
 // CLI:  node scripts/generate-models.mjs [repoDir]     (default ./models; bundled models only)
+//       node scripts/generate-models.mjs <repoDir> --triton-examples   (NVIDIA's example set, with configs)
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,8 +235,219 @@ export async function generateCorruptModel(repoDir, name = 'corrupt') {
   return writeModel(repoDir, name, bytes);
 }
 
+/** Write a text file unless it already holds exactly that text (like writeModel). */
+function writeText(file, text) {
+  let same = false;
+  try {
+    same = fs.readFileSync(file, 'utf8') === text;
+  } catch {
+    // missing: write it
+  }
+  if (!same) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+  }
+  return { name: path.basename(path.dirname(file)), file, bytes: Buffer.byteLength(text), written: !same };
+}
+
+/**
+ * `OUTPUT0 = INPUT0 + INPUT1`, `OUTPUT1 = INPUT0 - INPUT1` computed in INT32 between Casts:
+ * simple_string (STRING in and out: Cast string→int32, add/sub, Cast back, as NVIDIA's
+ * simple_string does) and simple_int8 (INT8; onnxruntime's Add has no int8 kernel).
+ */
+function castAddSubModel(graphName, elemType) {
+  const dims = ['batch', 16];
+  return buildModel({
+    graphName,
+    inputs: [valueInfo('INPUT0', elemType, dims), valueInfo('INPUT1', elemType, dims)],
+    outputs: [valueInfo('OUTPUT0', elemType, dims), valueInfo('OUTPUT1', elemType, dims)],
+    nodes: [
+      node('Cast', ['INPUT0'], ['a'], { to: DataType.INT32 }),
+      node('Cast', ['INPUT1'], ['b'], { to: DataType.INT32 }),
+      node('Add', ['a', 'b'], ['sum']),
+      node('Sub', ['a', 'b'], ['diff']),
+      node('Cast', ['sum'], ['OUTPUT0'], { to: elemType }),
+      node('Cast', ['diff'], ['OUTPUT1'], { to: elemType }),
+    ],
+  });
+}
+
+/**
+ * A densenet-shaped image classifier (NVIDIA's quickstart `densenet_onnx` has this interface):
+ * data_0 FP32 [N,3,224,224] → global average pool → 1×1 conv with seeded weights →
+ * softmax over the classes → fc6_1 FP32 [N,1000,1,1]. Not a trained network: the point is the
+ * shapes, the config (reshape, format, label_filename) and the clients around it.
+ */
+function densenetShapedModel(graphName) {
+  const rand = mulberry32(seedFromName(graphName));
+  const w = new Float32Array(1000 * 3);
+  for (let i = 0; i < w.length; i++) w[i] = rand() * 2 - 1;
+  const bias = new Float32Array(1000);
+  for (let i = 0; i < bias.length; i++) bias[i] = (rand() * 2 - 1) * 0.1;
+  return buildModel({
+    graphName,
+    inputs: [valueInfo('data_0', DataType.FLOAT, ['N', 3, 224, 224])],
+    outputs: [valueInfo('fc6_1', DataType.FLOAT, ['N', 1000, 1, 1])],
+    nodes: [
+      node('GlobalAveragePool', ['data_0'], ['pooled']),
+      node('Conv', ['pooled', 'W', 'B'], ['logits']),
+      node('Softmax', ['logits'], ['fc6_1'], { axis: 1 }),
+    ],
+    initializers: [initializer('W', DataType.FLOAT, [1000, 3, 1, 1], w), initializer('B', DataType.FLOAT, [1000], bias)],
+  });
+}
+
+/**
+ * NVIDIA's config.pbtxt files for its example models (docs/examples/model_repository of
+ * triton-inference-server/server), with the platform set to ONNX where NVIDIA's file names a
+ * TensorFlow one (simple_string, simple_identity); densenet_onnx's is NVIDIA's text as it is.
+ */
+export const TRITON_EXAMPLE_CONFIGS = Object.freeze({
+  simple_int8: `name: "simple_int8"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_INT8
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_INT8
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_INT8
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_INT8
+    dims: [ 16 ]
+  }
+]
+`,
+  simple_string: `
+name: "simple_string"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+`,
+  simple_identity: `
+name: "simple_identity"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_STRING
+    dims: [ -1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_STRING
+    dims: [ -1 ]
+  }
+]
+`,
+  densenet_onnx: `name: "densenet_onnx"
+platform: "onnxruntime_onnx"
+max_batch_size : 1
+input [
+  {
+    name: "data_0"
+    data_type: TYPE_FP32
+    format: FORMAT_NCHW
+    dims: [ 3, 224, 224 ]
+  }
+]
+output [
+  {
+    name: "fc6_1"
+    data_type: TYPE_FP32
+    dims: [ 1000 ]
+    reshape { shape: [ 1000, 1, 1 ] }
+    label_filename: "densenet_labels.txt"
+  }
+]`,
+});
+
+/**
+ * NVIDIA's example model set, as ONNX, with NVIDIA's configs: simple (the bundled INT32
+ * add/sub), simple_int8, simple_string, simple_identity and densenet_onnx (densenet-shaped,
+ * with a 1000-line densenet_labels.txt). Configs and labels are written too.
+ * @param {string} repoDir
+ * @returns {Promise<WriteResult[]>}
+ */
+export async function generateTritonExampleModels(repoDir) {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const simpleConfig = fs.readFileSync(path.join(here, '..', 'models', 'simple', 'config.pbtxt'), 'utf8');
+  const labels = Array.from({ length: 1000 }, (_, i) => `CLASS_${String(i).padStart(3, '0')}`).join('\n') + '\n';
+  return [
+    writeModel(repoDir, 'simple', addSubModel('simple', DataType.INT32)),
+    writeText(path.join(repoDir, 'simple', 'config.pbtxt'), simpleConfig),
+    writeModel(repoDir, 'simple_int8', castAddSubModel('simple_int8', DataType.INT8)),
+    writeModel(repoDir, 'simple_string', castAddSubModel('simple_string', DataType.STRING)),
+    writeModel(repoDir, 'simple_identity', identityModel('simple_identity', DataType.STRING, ['batch', 'n'])),
+    writeModel(repoDir, 'densenet_onnx', densenetShapedModel('densenet_onnx')),
+    writeText(path.join(repoDir, 'densenet_onnx', 'densenet_labels.txt'), labels),
+    ...Object.entries(TRITON_EXAMPLE_CONFIGS).map(([name, text]) => writeText(path.join(repoDir, name, 'config.pbtxt'), text)),
+  ];
+}
+
+/**
+ * reshape_by_input: data FP32 [4] reshaped to the INT64 [2] `shape` input → out. All dims are
+ * known and numeric, so the automatic warm-up runs it, with zeros: Reshape to [0, 0] copies
+ * dimensions the rank-1 input does not have, and onnxruntime fails. Real inputs ([2, 2]) work:
+ * the model is good, the zero warm-up is not. Tests use it for the warm-up rule.
+ * @param {string} repoDir
+ * @returns {Promise<WriteResult>}
+ */
+export async function generateWarmupTrapModel(repoDir, name = 'reshape_by_input') {
+  return writeModel(repoDir, name, buildModel({
+    graphName: name,
+    inputs: [valueInfo('data', DataType.FLOAT, [4]), valueInfo('shape', DataType.INT64, [2])],
+    outputs: [valueInfo('out', DataType.FLOAT, ['a', 'b'])],
+    nodes: [node('Reshape', ['data', 'shape'], ['out'])],
+  }));
+}
+
 async function main(argv) {
-  const repoDir = path.resolve(argv[0] ?? 'models');
+  const repoDir = path.resolve(argv.find((a) => !a.startsWith('--')) ?? 'models');
+  if (argv.includes('--triton-examples')) {
+    for (const r of await generateTritonExampleModels(repoDir)) console.log(`${r.written ? 'wrote    ' : 'unchanged'} ${path.relative(process.cwd(), r.file) || r.file} (${r.bytes} bytes)`);
+    return;
+  }
   for (const r of await generateBundledModels(repoDir)) {
     const rel = path.relative(process.cwd(), r.file) || r.file;
     console.log(`${r.written ? 'wrote    ' : 'unchanged'} ${rel} (${r.bytes} bytes)`);

@@ -63,3 +63,23 @@ export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * Messages clients compare text with. NVIDIA's example clients look for these prefixes
+ * (`Request for unknown model`, `failed to load`), as Triton words them; our own detail
+ * (the reason, the fix) follows in parentheses or after a colon.
+ */
+export const TRITON_MESSAGES = {
+  /** No model of that name in the repository (404). */
+  unknownModel: (name: string, hint: string) => `Request for unknown model: '${name}' is not found (${hint})`,
+  /** The model exists but has no such version (404). */
+  unknownVersion: (name: string, version: string, hint: string) => `Request for unknown model: '${name}' version ${version} is not found (${hint})`,
+  /** The model exists but no version of it is READY (503). */
+  noAvailableVersions: (name: string, why: string) => `Request for unknown model: '${name}' has no available versions (${why})`,
+  /** That version exists but is not READY (503). */
+  versionNotReady: (name: string, version: number | string, why: string) => `Request for unknown model: '${name}' version ${version} is not at ready state (${why})`,
+  /** Any failed load, whatever the cause. */
+  failedToLoad: (name: string, why: string) => `failed to load '${name}': ${why}`,
+  /** Any failed unload. */
+  failedToUnload: (name: string, why: string) => `failed to unload '${name}': ${why}`,
+} as const;

@@ -7,7 +7,7 @@ import { AgentError } from '../errors.js';
 import type { PreparedRequest } from '../protocol/validate-request.js';
 import type { HostTensor } from '../protocol/tensor.js';
 import type { ModelSpec } from '../sessions/model-spec.js';
-import { allocate, elementCount, ortTypeOf, type NumericArray, type TensorData } from './datatypes.js';
+import { elementCount, ortTypeOf, type NumericArray, type TensorData } from './datatypes.js';
 import type { RunInput, RunOutput } from './ort-session.js';
 
 /** Outputs of one request, by output name. */
@@ -28,20 +28,49 @@ function slice(data: TensorData, start: number, end: number): TensorData {
   return Array.isArray(data) ? data.slice(start, end) : data.subarray(start, end);
 }
 
-/** Build the feeds for a batch of requests with equal shape keys. */
+/**
+ * `dims` with its one variable (-1) dimension resolved so that they hold `count` elements
+ * (Triton's reshape: the same row-major data seen with other dims).
+ */
+export function resolveDims(dims: readonly number[], count: number): number[] {
+  const known = dims.reduce((n, d) => (d === -1 ? n : n * d), 1);
+  return dims.map((d) => (d === -1 ? (known === 0 ? 0 : count / known) : d));
+}
+
+/** The dims onnxruntime gets for a tensor a client sent with `shape` (reshape applied). */
+function modelDims(reshape: readonly number[] | undefined, shape: readonly number[], batched: boolean): readonly number[] {
+  if (!reshape) return shape;
+  if (!batched) return resolveDims(reshape, elementCount(shape));
+  return [shape[0]!, ...resolveDims(reshape, elementCount(shape.slice(1)))];
+}
+
+/**
+ * Build the feeds for a batch of requests with equal shape keys. Requests of one batch send
+ * the same inputs (optional ones left out by all or none: the shape key says which).
+ */
 export function batchFeeds(spec: ModelSpec, requests: readonly PreparedRequest[], rows: number): Record<string, RunInput> {
   const feeds: Record<string, RunInput> = {};
-  spec.inputs.forEach((s, i) => {
-    const first = requests[0]!.inputs[i]!;
+  const batched = spec.maxBatchSize > 0;
+  const byName = new Map(spec.inputs.map((s) => [s.name, s]));
+  requests[0]!.inputs.forEach((first, i) => {
+    const s = byName.get(first.name)!;
     if (requests.length === 1) {
-      feeds[s.name] = { type: ortTypeOf(s.datatype), dims: first.shape, data: first.data };
+      feeds[s.name] = { type: ortTypeOf(s.datatype), dims: modelDims(s.reshape, first.shape, batched), data: first.data };
       return;
     }
     const dims = [rows, ...first.shape.slice(1)];
     const data = concat(requests.map((r) => r.inputs[i]!.data), elementCount(dims), first.data);
-    feeds[s.name] = { type: ortTypeOf(s.datatype), dims, data };
+    feeds[s.name] = { type: ortTypeOf(s.datatype), dims: modelDims(s.reshape, dims, batched), data };
   });
   return feeds;
+}
+
+/** The shape a client gets for an output the model produced with `dims` (reshape undone). */
+function clientDims(o: ModelSpec['outputs'][number], dims: readonly number[], batched: boolean): readonly number[] {
+  if (!o.reshape) return dims;
+  const own = batched ? o.shape.slice(1) : o.shape;
+  if (!batched) return resolveDims(own, elementCount(dims));
+  return [dims[0]!, ...resolveDims(own, elementCount(dims.slice(1)))];
 }
 
 /** Split batched outputs back into one result per request, in order. */
@@ -52,11 +81,12 @@ export function splitOutputs(
   outputs: Record<string, RunOutput>,
 ): RequestResult[] {
   const results = requests.map(() => new Map<string, HostTensor>());
+  const batched = spec.maxBatchSize > 0;
   for (const o of spec.outputs) {
     const t = outputs[o.name];
     if (!t) continue;
     if (requests.length === 1) {
-      results[0]!.set(o.name, { name: o.name, datatype: o.datatype, shape: t.dims, data: t.data });
+      results[0]!.set(o.name, { name: o.name, datatype: o.datatype, shape: clientDims(o, t.dims, batched), data: t.data });
       continue;
     }
     if (t.dims[0] !== rows) {
@@ -66,7 +96,7 @@ export function splitOutputs(
     let row = 0;
     requests.forEach((r, i) => {
       const data = slice(t.data, row * perRow, (row + r.rows) * perRow);
-      results[i]!.set(o.name, { name: o.name, datatype: o.datatype, shape: [r.rows, ...t.dims.slice(1)], data });
+      results[i]!.set(o.name, { name: o.name, datatype: o.datatype, shape: clientDims(o, [r.rows, ...t.dims.slice(1)], batched), data });
       row += r.rows;
     });
   }
@@ -81,13 +111,4 @@ export function runError(spec: ModelSpec, err: unknown): AgentError {
   const message = (err as Error)?.message ?? String(err);
   const clientFault = /INVALID_ARGUMENT|invalid dimensions|Invalid input|out of range|doesn't match|mismatch/i.test(message);
   return new AgentError(clientFault ? 'INVALID_ARGUMENT' : 'INTERNAL', `model '${spec.name}' failed to run: ${message}`, { cause: err });
-}
-
-/** Zero data at `rows` (variable non-batch dims take 32), for warm-up at load. */
-export function zeroRequest(spec: ModelSpec, rows: number): PreparedRequest {
-  const inputs = spec.inputs.map((s) => {
-    const shape = s.shape.map((d, i) => (i === 0 && spec.maxBatchSize > 0 ? rows : d === -1 ? 32 : d));
-    return { name: s.name, datatype: s.datatype, shape, data: allocate(s.datatype, elementCount(shape)) };
-  });
-  return { inputs, rows, shapeKey: 'warmup', outputs: spec.outputs.map((o) => ({ name: o.name, binary: true })) };
 }

@@ -8,15 +8,16 @@ import type { ServerResponse } from 'node:http';
 import { AgentError, invalid } from '../errors.js';
 import { applyPostprocess, type Postprocessed } from '../postprocess/apply.js';
 import { hasImageInputs, imageBytes, preprocessImages } from '../preprocess/request.js';
-import type { HostTensor, InferRequest, Parameters } from '../protocol/tensor.js';
+import type { HostTensor, InferRequest, Parameters, ShmPlace } from '../protocol/tensor.js';
 import { prepareRequest, type PreparedOutput } from '../protocol/validate-request.js';
+import { classifyOutput } from '../protocol/classification-extension.js';
 import type { ServedPipeline } from '../pipeline/served-pipeline.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
 
 export interface InferenceResult {
-  readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined }[];
+  readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined; readonly shm?: ShmPlace | undefined }[];
 }
 
 /**
@@ -64,7 +65,10 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
       const tensor = result.get(o.name)!;
       const spec = served.spec.outputs.find((s) => s.name === o.name);
       const post = spec?.postprocess ? applyPostprocess(tensor, spec.postprocess, served.dictionaries.get(o.name)) : undefined;
-      return { tensor: post?.tensor ?? tensor, binary: o.binary, post };
+      if (o.classification !== undefined && !post) {
+        return { tensor: classifyOutput(tensor, o.classification, served.spec.maxBatchSize > 0, served.dictionaries.get(o.name)), binary: o.binary, post };
+      }
+      return { tensor: post?.tensor ?? tensor, binary: o.binary, post, shm: o.shm };
     }),
   };
 }

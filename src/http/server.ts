@@ -15,6 +15,8 @@ import { predictRoutes } from './routes/predict.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { installDrainControl } from './shutdown.js';
 import { limitConnections, timeoutOptions } from './timeouts.js';
+import { loggingRoutes } from './routes/logging.js';
+import { sharedMemoryRoutes } from './routes/shared-memory.js';
 
 /** Endpoints open without a token: probes must work before anyone has one. */
 const PUBLIC_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
@@ -102,5 +104,7 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
   await app.register(inferRoutes(ctx));
   await app.register(repositoryRoutes(ctx));
   await app.register(predictRoutes(ctx));
+  await app.register(sharedMemoryRoutes(ctx));
+  await app.register(loggingRoutes(ctx, logger));
   return app;
 }

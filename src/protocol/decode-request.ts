@@ -9,19 +9,19 @@ import {
   allocate, elementCount, elementSize, floatToHalf, isDatatype, viewOf,
   type Datatype, type NumericArray, type TensorData,
 } from '../execution/datatypes.js';
-import type { HostTensor, InferRequest, Parameters, RequestedOutput } from './tensor.js';
+import type { HostTensor, InferRequest, Parameters, RequestedOutput, ShmPlace, ShmReader } from './tensor.js';
 
 const TEXT = new TextDecoder('utf-8');
 
 /** Parse a whole request body. `headerLength` is the Inference-Header-Content-Length value, if sent. */
-export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined): InferRequest {
+export function decodeInferRequest(body: Uint8Array, headerLength: number | undefined, shm?: ShmReader): InferRequest {
   const jsonEnd = headerLength ?? body.length;
   if (jsonEnd > body.length) {
     throw invalid(`Inference-Header-Content-Length is ${jsonEnd} but the body has only ${body.length} bytes`);
   }
   const header = parseJson(body.subarray(0, jsonEnd));
   const cursor = { offset: jsonEnd };
-  const req = decodeHeader(header, body, cursor, headerLength !== undefined);
+  const req = decodeHeader(header, body, cursor, headerLength !== undefined, shm);
   if (cursor.offset !== body.length) {
     throw invalid(
       `the body has ${body.length - cursor.offset} bytes after the JSON header and the binary inputs it declares; ` +
@@ -69,6 +69,7 @@ function decodeHeader(
   body: Uint8Array,
   cursor: { offset: number },
   binaryAllowed: boolean,
+  shm: ShmReader | undefined,
 ): InferRequest {
   if (!isObject(header)) throw invalid('the inference request must be a JSON object');
   const { id, inputs, outputs } = header;
@@ -79,19 +80,23 @@ function decodeHeader(
   }
   const decoded: HostTensor[] = [];
   const seen = new Set<string>();
+  const regions = new Set<string>();
   inputs.forEach((raw, i) => {
-    const t = decodeInput(raw, i, body, cursor, binaryAllowed);
+    const t = decodeInput(raw, i, body, cursor, binaryAllowed, shm, regions);
     if (seen.has(t.name)) throw invalid(`input '${t.name}' is given more than once`);
     seen.add(t.name);
     decoded.push(t);
   });
   const binaryOutputDefault = parameters.binary_data_output === true;
+  const requested = decodeRequestedOutputs(outputs);
+  for (const o of requested ?? []) if (o.shm) regions.add(o.shm.region);
   return {
     id,
     parameters,
     inputs: decoded,
-    outputs: decodeRequestedOutputs(outputs),
+    outputs: requested,
     binaryOutputDefault,
+    ...(regions.size ? { shmRegions: [...regions] } : {}),
   };
 }
 
@@ -106,11 +111,31 @@ function decodeRequestedOutputs(v: unknown): RequestedOutput[] | undefined {
     const params = decodeParameters(o.parameters, `output '${o.name}'`);
     const b = params.binary_data;
     if (b !== undefined && typeof b !== 'boolean') throw invalid(`output '${o.name}' parameter 'binary_data' must be a boolean`);
-    if (params.classification !== undefined) {
-      throw invalid(`output '${o.name}': the classification extension is not supported; request the raw tensor`);
+    const k = params.classification;
+    if (k !== undefined && (typeof k !== 'number' || !Number.isInteger(k) || k < 1)) {
+      throw invalid(`output '${o.name}' parameter 'classification' must be an integer ≥ 1 (the number of classes to return)`);
     }
-    return { name: o.name, binary: b };
+    const shm = shmPlace(params, `output '${o.name}'`);
+    if (shm && k !== undefined) throw invalid(`output '${o.name}': classification and shared memory cannot be combined`);
+    return { name: o.name, binary: b, ...(k !== undefined ? { classification: k } : {}), ...(shm ? { shm } : {}) };
   });
+}
+
+/** The shared_memory_region / _offset / _byte_size parameters of a tensor, checked; undefined when absent. */
+function shmPlace(params: Parameters, what: string): ShmPlace | undefined {
+  const region = params.shared_memory_region;
+  if (region === undefined) {
+    if (params.shared_memory_byte_size !== undefined || params.shared_memory_offset !== undefined) {
+      throw invalid(`${what} has shared_memory_byte_size or shared_memory_offset but no shared_memory_region`);
+    }
+    return undefined;
+  }
+  if (typeof region !== 'string' || region === '') throw invalid(`${what} parameter 'shared_memory_region' must be a region name`);
+  const size = params.shared_memory_byte_size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(`${what} with shared_memory_region needs shared_memory_byte_size (a non-negative integer)`);
+  const offset = params.shared_memory_offset ?? 0;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw invalid(`${what} parameter 'shared_memory_offset' must be a non-negative integer`);
+  return { region, offset, byteSize: size };
 }
 
 function decodeShape(v: unknown, name: string): number[] {
@@ -129,6 +154,8 @@ function decodeInput(
   body: Uint8Array,
   cursor: { offset: number },
   binaryAllowed: boolean,
+  shmReader: ShmReader | undefined,
+  regions: Set<string>,
 ): HostTensor {
   if (!isObject(raw)) throw invalid(`inputs[${index}] must be an object`);
   const name = raw.name;
@@ -140,8 +167,17 @@ function decodeInput(
   const shape = decodeShape(raw.shape, name);
   const count = elementCount(shape);
   const params = decodeParameters(raw.parameters, `input '${name}'`);
-  if (params.shared_memory_region !== undefined) {
-    throw invalid(`input '${name}': shared memory is not supported by this agent; send the data in the request`);
+  const shm = shmPlace(params, `input '${name}'`);
+  if (shm) {
+    if (!shmReader) throw invalid(`input '${name}': shared memory is not available on this endpoint; send the data in the request`);
+    if (raw.data !== undefined || params.binary_data_size !== undefined) throw invalid(`input '${name}' has shared_memory_region and also data or binary_data_size; send one`);
+    const bytes = shmReader.read(shm.region, shm.offset, shm.byteSize, `input '${name}'`);
+    regions.add(shm.region);
+    if (datatype === 'BYTES') {
+      const raw = splitBytes(name, bytes, count);
+      return { name, datatype, shape, data: raw.map((b) => TEXT.decode(b)), raw };
+    }
+    return { name, datatype, shape, data: decodeBinary(datatype, name, bytes, count) };
   }
   const binarySize = params.binary_data_size;
   if (binarySize !== undefined) {

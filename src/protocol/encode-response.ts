@@ -4,11 +4,13 @@
  * little-endian hosts); JSON data is built with `join`, which prints int64 exactly.
  */
 import { halfToFloat, type Datatype, type TensorData } from '../execution/datatypes.js';
-import type { HostTensor, Parameters } from './tensor.js';
+import type { HostTensor, Parameters, ShmPlace } from './tensor.js';
 
 export interface ResponseOutput {
   readonly tensor: HostTensor;
   readonly binary: boolean;
+  /** Written to system shared memory already: only its place and size go into the response. */
+  readonly shmWritten?: ShmPlace & { readonly written: number } | undefined;
 }
 
 export interface EncodedResponse {
@@ -28,9 +30,12 @@ export interface ResponseHeader {
 export function encodeInferResponse(head: ResponseHeader, outputs: readonly ResponseOutput[]): EncodedResponse {
   const chunks: Buffer[] = [];
   const parts: string[] = [];
-  for (const { tensor, binary } of outputs) {
+  for (const { tensor, binary, shmWritten: shm } of outputs) {
     const meta = `"name":${JSON.stringify(tensor.name)},"datatype":"${tensor.datatype}","shape":[${tensor.shape.join(',')}]`;
-    if (binary) {
+    if (shm) {
+      const offset = shm.offset ? `,"shared_memory_offset":${shm.offset}` : '';
+      parts.push(`{${meta},"parameters":{"shared_memory_region":${JSON.stringify(shm.region)}${offset},"shared_memory_byte_size":${shm.written}}}`);
+    } else if (binary) {
       const bytes = binaryOf(tensor.datatype, tensor.data);
       chunks.push(bytes);
       parts.push(`{${meta},"parameters":{"binary_data_size":${bytes.length}}}`);

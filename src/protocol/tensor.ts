@@ -17,6 +17,22 @@ export interface RequestedOutput {
   readonly name: string;
   /** Send this output as binary (binary tensor data extension); undefined = follow the request default. */
   readonly binary: boolean | undefined;
+  /** Classification extension: return the top k classes as "score:index[:label]" strings. */
+  readonly classification?: number;
+  /** System shared memory extension: write the output there instead of into the response. */
+  readonly shm?: ShmPlace;
+}
+
+/** Where in a registered shared memory region a tensor is read from or written to. */
+export interface ShmPlace {
+  readonly region: string;
+  readonly offset: number;
+  readonly byteSize: number;
+}
+
+/** What decoding needs of the shared memory registry (see shm/): bounded reads. */
+export interface ShmReader {
+  read(region: string, offset: number, byteSize: number, what: string): Uint8Array;
 }
 
 /** A decoded V2 inference request, before it is checked against a model. */
@@ -28,4 +44,6 @@ export interface InferRequest {
   readonly outputs: readonly RequestedOutput[] | undefined;
   /** Top-level `binary_data_output`, or true for raw binary requests. */
   readonly binaryOutputDefault: boolean;
+  /** Shared memory regions the request reads inputs from or writes outputs to. */
+  readonly shmRegions?: readonly string[];
 }

@@ -7,16 +7,20 @@ import { invalid } from '../errors.js';
 import { elementCount, elementSize } from '../execution/datatypes.js';
 import type { ModelSpec } from '../sessions/model-spec.js';
 import { decodeBinary } from './decode-request.js';
-import type { HostTensor, InferRequest } from './tensor.js';
+import type { HostTensor, InferRequest, ShmPlace } from './tensor.js';
 
 export interface PreparedOutput {
   readonly name: string;
   readonly binary: boolean;
+  /** Classification extension: top k as strings (see classification-extension.ts). */
+  readonly classification?: number;
+  /** System shared memory: where the output goes instead of the response body. */
+  readonly shm?: ShmPlace;
 }
 
 /** A request ready for the batcher. */
 export interface PreparedRequest {
-  /** Inputs in the model's order. */
+  /** Inputs in the model's order (optional inputs the request left out are absent). */
   readonly inputs: readonly HostTensor[];
   /** Rows along the batch dimension (1 for models without one). */
   readonly rows: number;
@@ -38,9 +42,14 @@ export function prepareRequest(req: InferRequest, spec: ModelSpec): PreparedRequ
   }
   let rows = -1;
   const keyParts: string[] = [];
-  const inputs = spec.inputs.map((s) => {
+  const inputs: HostTensor[] = [];
+  for (const s of spec.inputs) {
     const t = given.get(s.name);
-    if (!t) throw invalid(`input '${s.name}' is missing; model '${spec.name}' needs ${spec.inputs.map((x) => x.name).join(', ')}`);
+    if (!t && s.optional) {
+      keyParts.push('-'); // requests without it batch only with each other
+      continue;
+    }
+    if (!t) throw invalid(`input '${s.name}' is missing; model '${spec.name}' needs ${spec.inputs.filter((x) => !x.optional).map((x) => x.name).join(', ')}`);
     if (t.datatype !== s.datatype) {
       throw invalid(`input '${s.name}' has datatype ${t.datatype} but model '${spec.name}' expects ${s.datatype}`);
     }
@@ -67,8 +76,9 @@ export function prepareRequest(req: InferRequest, spec: ModelSpec): PreparedRequ
     } else {
       keyParts.push(t.shape.join('x'));
     }
-    return t;
-  });
+    inputs.push(t);
+  }
+  if (spec.maxBatchSize > 0 && rows === -1) throw invalid(`model '${spec.name}' needs at least one input with a batch dimension; every input given is optional and none was sent`);
   return {
     inputs,
     rows: spec.maxBatchSize > 0 ? rows : 1,
@@ -83,7 +93,8 @@ function resolveOutputs(req: InferRequest, spec: ModelSpec): PreparedOutput[] {
     if (!spec.outputs.some((s) => s.name === o.name)) {
       throw invalid(`model '${spec.name}' has no output '${o.name}'; its outputs are ${spec.outputs.map((s) => s.name).join(', ')}`);
     }
-    return { name: o.name, binary: o.binary ?? req.binaryOutputDefault };
+    const binary = o.binary ?? req.binaryOutputDefault;
+    return { name: o.name, binary, ...(o.classification !== undefined ? { classification: o.classification } : {}), ...(o.shm ? { shm: o.shm } : {}) };
   });
 }
 

@@ -10,6 +10,7 @@ import { issuePath } from '../util/zod-issues.js';
 import { OcrConfigSchema } from '../pipeline/ocr.js';
 import { PostprocessSchema } from '../postprocess/schema.js';
 import { ImagePreprocessSchema } from '../preprocess/schema.js';
+import { checkUnsupported } from './unsupported.js';
 
 /** Triton's JSON writes int64 fields as strings; accept both. */
 const int = (min = 0) =>
@@ -27,6 +28,9 @@ export const TensorConfigSchema = z.object({
   }),
   dims: z.array(dim),
   format: z.enum(['FORMAT_NONE', 'FORMAT_NCHW', 'FORMAT_NHWC']).optional(),
+  /** The shape the model itself has (Triton's ModelTensorReshape): clients use `dims`, onnxruntime gets `reshape`. */
+  reshape: z.object({ shape: z.array(z.union([z.number(), z.string().regex(/^-?\d+$/)]).transform(Number)
+    .pipe(z.number().int().refine((d) => d === -1 || d >= 0, 'a reshape dimension is -1 (variable) or a size ≥ 0'))) }).strict().optional(),
   optional: z.boolean().optional(),
   label_filename: z.string().optional(),
   is_shape_tensor: z.literal(false, { message: 'shape tensors are not supported' }).optional(),
@@ -99,6 +103,46 @@ const ParametersSchema = z.record(z.string(), z.object({ string_value: z.string(
     }
   });
 
+const WarmupInputSchema = z.object({
+  data_type: z.enum(TRITON_TYPE_NAMES as [string, ...string[]], { message: `data_type must be one of ${TRITON_TYPE_NAMES.join(', ')}` }),
+  dims: z.array(z.union([z.number(), z.string().regex(/^-?\d+$/)]).transform(Number).pipe(z.number().int().min(0, 'warm-up dims are sizes ≥ 0 (no -1)'))).default([]),
+  zero_data: z.boolean().optional(),
+  random_data: z.boolean().optional(),
+  /** A file in the model's `warmup/` folder: raw row-major bytes (BYTES: 4-byte length + bytes each). */
+  input_data_file: z.string().regex(/^[^/\\]+$/, 'a file name in the warmup/ folder, not a path').optional(),
+}).strict().refine((i) => [i.zero_data, i.random_data, i.input_data_file].filter((x) => x !== undefined).length <= 1, 'give one of zero_data, random_data, input_data_file');
+
+/** Triton's ModelWarmup: samples run on every instance before the model is READY. */
+export const ModelWarmupSchema = z.object({
+  name: z.string().min(1, 'a warm-up sample needs a name'),
+  batch_size: int().default(1),
+  inputs: z.record(z.string(), WarmupInputSchema).default({}),
+  count: int().default(0),
+}).strict();
+
+const AcceleratorSchema = z.object({
+  name: z.string().min(1),
+  parameters: z.record(z.string(), z.string()).default({}),
+}).strict();
+
+const OptimizationSchema = z.object({
+  graph: z.object({ level: z.number().int().min(-1).max(2) }).strict().optional(),
+  cuda: z.object({
+    graphs: z.boolean().optional(),
+    busy_wait_events: z.boolean().optional(),
+    graph_spec: z.array(z.unknown()).optional(),
+    output_copy_stream: z.boolean().optional(),
+  }).strict().optional(),
+  execution_accelerators: z.object({
+    gpu_execution_accelerator: z.array(AcceleratorSchema).optional(),
+    cpu_execution_accelerator: z.array(AcceleratorSchema).optional(),
+  }).strict().optional(),
+  input_pinned_memory: z.object({ enable: z.boolean().optional() }).strict().optional(),
+  output_pinned_memory: z.object({ enable: z.boolean().optional() }).strict().optional(),
+  gather_kernel_buffer_threshold: int().optional(),
+  eager_batching: z.boolean().optional(),
+}).strict();
+
 export const ModelConfigSchema = z.object({
   name: z.string().optional(),
   platform: z.enum(['onnxruntime_onnx', 'ocr_pipeline'], { message: "platform must be 'onnxruntime_onnx' (an ONNX model) or 'ocr_pipeline' (a pipeline of models)" }).optional(),
@@ -113,9 +157,8 @@ export const ModelConfigSchema = z.object({
   default_model_filename: z.string().regex(/^[^/\\]+$/, 'a file name, not a path').optional(),
   /** With platform 'ocr_pipeline': the pipeline's stages (see pipeline/ocr.ts). */
   ocr: OcrConfigSchema.optional(),
-  optimization: z.object({
-    graph: z.object({ level: z.number().int().min(-1).max(2) }).strict().optional(),
-  }).strict().optional(),
+  optimization: OptimizationSchema.optional(),
+  model_warmup: z.array(ModelWarmupSchema).optional(),
 }).strict().superRefine((cfg, ctx) => {
   const mbs = cfg.max_batch_size;
   if (cfg.dynamic_batching && mbs === 0) {
@@ -165,6 +208,7 @@ export const ModelConfigSchema = z.object({
 export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
 export type ModelConfig = z.output<typeof ModelConfigSchema>;
 export type TensorConfig = z.output<typeof TensorConfigSchema>;
+export type ModelWarmup = z.output<typeof ModelWarmupSchema>;
 export type DynamicBatching = z.output<typeof DynamicBatchingSchema>;
 export type QueuePolicy = z.output<typeof QueuePolicySchema>;
 
@@ -182,6 +226,8 @@ export function formatConfigIssues(source: string, error: z.ZodError): string {
 }
 
 export function parseModelConfig(source: string, raw: unknown): ModelConfig {
+  if (typeof raw === 'object' && raw !== null) raw = structuredClone(raw);
+  checkUnsupported(raw, () => source);
   const r = ModelConfigSchema.safeParse(raw);
   if (!r.success) throw new Error(formatConfigIssues(source, r.error));
   return r.data;

@@ -6,7 +6,7 @@
  * loaded through the API. Only names found here can ever be loaded: requests and
  * coordinator commands name models, never paths.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
@@ -107,6 +107,31 @@ export class ModelRepository {
     }
     if ('all' in policy) return [...model.versions];
     return policy.specific.versions.filter((v) => model.versions.includes(v));
+  }
+
+  /**
+   * Where the model file should be, when it is not there: ONNX files straight in the model
+   * folder (no version folder) or a version folder holding a file of another name.
+   */
+  static placementHint(model: RepositoryModel, config: ModelConfig, version?: number): string | undefined {
+    const wanted = config.default_model_filename ?? 'model.onnx';
+    const onnx = (dir: string) => {
+      try {
+        return readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
+      } catch {
+        return [];
+      }
+    };
+    if (version === undefined) {
+      const loose = onnx(model.dir);
+      if (loose.length) return `${model.name}/${loose[0]} is not in a version folder; put it at ${model.name}/1/${wanted}`;
+      return `put the model at ${model.name}/1/${wanted}`;
+    }
+    const others = onnx(path.join(model.dir, String(version))).filter((f) => f !== wanted);
+    if (others.length) {
+      return `${model.name}/${version}/ has ${others.join(', ')}; name it ${wanted} or set default_model_filename: "${others[0]}" in the config`;
+    }
+    return `put the model at ${model.name}/${version}/${wanted}`;
   }
 
   static modelFile(model: RepositoryModel, version: number, config: ModelConfig): string {

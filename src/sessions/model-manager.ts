@@ -19,7 +19,7 @@ import { ServedPipeline } from '../pipeline/served-pipeline.js';
 import { createDecodeQueue, type DecodeQueue } from '../preprocess/image.js';
 import type { HostTensor } from '../protocol/tensor.js';
 import { prepareRequest } from '../protocol/validate-request.js';
-import { AgentError, messageOf } from '../errors.js';
+import { AgentError, messageOf, TRITON_MESSAGES } from '../errors.js';
 import { cudaProviderMissing, type ModelSession, type ProviderFailure, type SessionFactory, type SessionSettings } from '../execution/ort-session.js';
 import { parseModelConfig, type ModelConfig } from '../repository/model-config.js';
 import { ModelRepository, type RepositoryModel } from '../repository/repository.js';
@@ -29,6 +29,8 @@ import { idleEntries, mib, planEviction, type PoolEntry } from './eviction.js';
 import { budgetFor, type Device, type MemoryProbe } from './memory.js';
 import { completeModelSpec, instanceCount, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
 import { ServedModel } from './served-model.js';
+import { planWarmup } from './warmup.js';
+import { placementWarnings } from '../repository/placement.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
 
@@ -57,6 +59,8 @@ interface ModelEntry {
   evictions: number;
   /** Bytes the last load of this model took: the estimate for its next load. */
   lastBytes: number | undefined;
+  /** The config as last read (before completion from the model file): what a failed load shows. */
+  lastConfig: ModelConfig | undefined;
 }
 
 export interface PoolSettings {
@@ -99,12 +103,12 @@ async function loadDictionaries(model: RepositoryModel, spec: ModelSpec): Promis
   const out = new Map<string, readonly string[]>();
   for (const o of spec.outputs) {
     const pp = o.postprocess;
-    const file = pp?.type === 'classification' ? pp.labels_file : pp?.type === 'ctc' ? pp.dict_file : undefined;
+    const file = pp?.type === 'classification' ? pp.labels_file : pp?.type === 'ctc' ? pp.dict_file : o.labelFilename;
     if (!file) continue;
     try {
       out.set(o.name, await loadDictionary(path.join(model.dir, file)));
     } catch (err) {
-      throw new Error(`output '${o.name}' postprocess file ${file} in ${model.dir}: ${messageOf(err)}`);
+      throw new Error(`output '${o.name}' ${pp ? 'postprocess file' : 'label_filename'} ${file} in ${model.dir}: ${messageOf(err)}`);
     }
   }
   return out;
@@ -207,27 +211,45 @@ export class ModelManager {
     const entry = this.models.get(name);
     if (!entry || (entry.versions.size === 0 && !entry.failure)) {
       if (this.deps.repository.has(name)) {
-        throw new AgentError('UNAVAILABLE', `model '${name}' is not loaded; load it with POST /v2/repository/models/${name}/load`, { retryAfterSeconds: 1 });
+        throw new AgentError('UNAVAILABLE', TRITON_MESSAGES.noAvailableVersions(name, `model '${name}' is not loaded; load it with POST /v2/repository/models/${name}/load`), { retryAfterSeconds: 1 });
       }
-      throw new AgentError('NOT_FOUND', `unknown model '${name}': it is not in the model repository`);
+      throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownModel(name, `unknown model '${name}': it is not in the model repository`));
     }
     if (version !== undefined) {
-      if (!/^\d+$/.test(version)) throw new AgentError('NOT_FOUND', `model '${name}' has no version '${version}' (versions are numbers)`);
+      if (!/^\d+$/.test(version)) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownVersion(name, version, `model '${name}' has no version '${version}'; versions are numbers`));
       const v = entry.versions.get(Number(version));
-      if (!v) throw new AgentError('NOT_FOUND', `model '${name}' has no loaded version ${version}; served: ${this.versionList(entry) || 'none'}`);
+      if (!v) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownVersion(name, version, `model '${name}' has no loaded version ${version}; served: ${this.versionList(entry) || 'none'}`));
       return this.readyOrThrow(name, v);
     }
     const ready = [...entry.versions.values()].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version)[0];
     if (ready) return ready.model!;
     const latest = [...entry.versions.values()].sort((a, b) => b.version - a.version)[0];
     if (latest) return this.readyOrThrow(name, latest);
-    throw new AgentError('UNAVAILABLE', `model '${name}' is not available: ${entry.failure ?? 'not loaded'}`, { retryAfterSeconds: 1 });
+    throw new AgentError('UNAVAILABLE', TRITON_MESSAGES.noAvailableVersions(name, `model '${name}' is not available: ${entry.failure ?? 'not loaded'}`), { retryAfterSeconds: 1 });
   }
 
   private readyOrThrow(name: string, v: VersionStatus): ServedModel {
     if (v.state === 'READY' && v.model) return v.model;
     const why = v.state === 'UNAVAILABLE' ? `UNAVAILABLE: ${v.reason}` : v.state;
-    throw new AgentError('UNAVAILABLE', `model '${name}' version ${v.version} is not ready (${why})`, { retryAfterSeconds: 1 });
+    throw new AgentError('UNAVAILABLE', TRITON_MESSAGES.versionNotReady(name, v.version, `model '${name}' version ${v.version} is not ready (${why})`), { retryAfterSeconds: 1 });
+  }
+
+  /**
+   * The config `GET /v2/models/{m}/config` shows: the completed one of the READY version
+   * asked for; else, when the load failed after the config was read, that config as read
+   * (so a user sees what was understood); else the reason there is none.
+   */
+  config(name: string, version?: string): { config: ModelConfig; served: ServedModel | undefined } {
+    try {
+      const served = this.resolve(name, version);
+      return { config: served.spec.config, served };
+    } catch (err) {
+      const last = this.models.get(name)?.lastConfig;
+      if (last && !(err instanceof AgentError && err.code === 'NOT_FOUND' && version !== undefined)) {
+        return { config: { ...last, name }, served: undefined };
+      }
+      throw err;
+    }
   }
 
   /** Status of one model's versions and counters, or undefined if it was never loaded. */
@@ -259,7 +281,9 @@ export class ModelManager {
       }
       for (const v of versions) {
         if (readyOnly && v.state !== 'READY') continue;
-        out.push({ name, version: String(v.version), state: v.state, reason: v.reason });
+        // A READY model's reason carries its warnings (e.g. a failed automatic warm-up).
+        const reason = v.state === 'READY' && v.model?.warnings.length ? v.model.warnings.join('; ') : v.reason;
+        out.push({ name, version: String(v.version), state: v.state, reason });
       }
     }
     return out;
@@ -315,7 +339,7 @@ export class ModelManager {
   private entry(name: string): ModelEntry {
     let e = this.models.get(name);
     if (!e) {
-      e = { versions: new Map(), failure: undefined, lock: Promise.resolve(), coldStarts: 0, evictions: 0, lastBytes: undefined };
+      e = { versions: new Map(), failure: undefined, lock: Promise.resolve(), coldStarts: 0, evictions: 0, lastBytes: undefined, lastConfig: undefined };
       this.models.set(name, e);
     }
     return e;
@@ -394,24 +418,26 @@ export class ModelManager {
     const entry = this.entry(name);
     if (!model) {
       if (entry.versions.size === 0) this.models.delete(name);
-      throw new AgentError('NOT_FOUND', `model '${name}' is not in the model repository ${this.deps.repository.root}`);
+      throw new AgentError('NOT_FOUND', TRITON_MESSAGES.failedToLoad(name, `model '${name}' is not in the model repository ${this.deps.repository.root}`));
     }
     let config: ModelConfig;
     let source: string;
     let session: SessionSettings;
     try {
+      entry.lastConfig = undefined;
       ({ config, source } = await this.readConfig(model, configOverride));
+      entry.lastConfig = config;
       session = sessionSettingsFor(config, this.deps.defaults.session, source);
     } catch (err) {
       entry.failure = messageOf(err);
       logger.error({ model: name, err: entry.failure }, 'model config is invalid');
-      throw err instanceof AgentError ? err : new AgentError('INVALID_ARGUMENT', entry.failure);
+      throw new AgentError(err instanceof AgentError ? err.code : 'INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, entry.failure));
     }
     if (config.platform === 'ocr_pipeline') return this.loadPipeline(entry, model, config, source);
     const wanted = ModelRepository.servedVersions(model, config);
     if (wanted.length === 0) {
-      entry.failure = `no version folder with a model file matches the version policy (found versions: ${model.versions.join(', ') || 'none'})`;
-      throw new AgentError('INVALID_ARGUMENT', `failed to load '${name}': ${entry.failure}`);
+      entry.failure = `no version folder with a model file matches the version policy (found versions: ${model.versions.join(', ') || 'none'}); ${ModelRepository.placementHint(model, config)}`;
+      throw new AgentError('INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, entry.failure));
     }
     entry.failure = undefined;
     const failures: string[] = [];
@@ -430,7 +456,7 @@ export class ModelManager {
     }
     if (failures.length) {
       const budget = failures.every((f) => f.includes('memory budget'));
-      throw new AgentError(budget ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', `failed to load '${name}': ${failures.join('; ')}`);
+      throw new AgentError(budget ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, failures.join('; ')));
     }
   }
 
@@ -465,7 +491,7 @@ export class ModelManager {
       this.pipelines.delete(model.name);
       entry.failure = messageOf(err);
       this.deps.logger.error({ model: model.name, err: entry.failure }, 'pipeline failed to load');
-      throw new AgentError('INVALID_ARGUMENT', `failed to load '${model.name}': ${entry.failure}`);
+      throw new AgentError('INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(model.name, entry.failure));
     }
   }
 
@@ -494,7 +520,7 @@ export class ModelManager {
     const sessions: ModelSession[] = [];
     try {
       const fileBytes = statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-      if (fileBytes === 0) throw new Error(`model file ${file} is missing or empty`);
+      if (fileBytes === 0) throw new Error(`model file ${file} is missing or empty; ${ModelRepository.placementHint(model, config, version)}`);
       const estimate = entry.lastBytes ?? fileBytes * instances;
       await this.makeRoom(this.predictDevice(session), estimate, model.name);
       logger.info({ model: model.name, version, file, providers: session.providers }, 'loading model');
@@ -515,7 +541,10 @@ export class ModelManager {
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
         const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
-        await m.warmUp();
+        m.warnings.push(...placementWarnings(config, m, defaults.strictGpu ?? false));
+        await m.warmUp(await planWarmup(spec, model.dir));
+        for (const w of m.warnings) logger.warn({ model: model.name, version }, w);
+        for (const n of m.notes) logger.info({ model: model.name, version }, n);
         const device: Device = m.provider === 'cuda' ? 'gpu' : 'host';
         const before = device === 'gpu' ? gpuBefore : hostBefore;
         const after = await memory.processUsedBytes(device);
@@ -565,7 +594,7 @@ export class ModelManager {
     }
     const entry = this.models.get(name);
     if (!entry || entry.versions.size === 0) {
-      if (!(await this.deps.repository.find(name))) throw new AgentError('NOT_FOUND', `unknown model '${name}'`);
+      if (!(await this.deps.repository.find(name))) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.failedToUnload(name, `unknown model '${name}': it is not in the model repository`));
       return;
     }
     await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(name, entry, v, reason)));

@@ -22,6 +22,14 @@ export interface TensorSpec {
   readonly preprocess?: ImagePreprocess | undefined;
   /** Outputs: turned into labels or text before they are returned. */
   readonly postprocess?: Postprocess | undefined;
+  /** Triton's `reshape`: the model's own dims (without the batch dim), when they differ from `shape`'s. */
+  readonly reshape?: readonly number[] | undefined;
+  /** Inputs: a request may leave it out (Triton's `optional`). */
+  readonly optional?: boolean | undefined;
+  /** Outputs: the labels file of the classification extension (Triton's `label_filename`). */
+  readonly labelFilename?: string | undefined;
+  /** Inputs: FORMAT_NCHW / FORMAT_NHWC as the config says (reported, not acted on). */
+  readonly format?: string | undefined;
 }
 
 export interface ModelSpec {
@@ -51,6 +59,8 @@ export interface ModelDefaults {
   readonly defaultMaxBatchSize: number;
   /** The dynamic batching policy of models whose config sets no `batching_policy` parameter. */
   readonly batchingPolicy?: BatchingPolicy;
+  /** --strict-gpu: KIND_GPU without a usable GPU fails the load instead of falling back. */
+  readonly strictGpu?: boolean;
 }
 
 /** The per-model session settings: agent defaults overridden by the config's `parameters`. */
@@ -139,23 +149,43 @@ function completeTensors(
     const modelShape = maxBatchSize > 0 ? d.shape.slice(1) : d.shape;
     const c = configuredByName.get(d.name);
     let dims = modelShape;
+    let reshape: number[] | undefined;
     if (c) {
       const dt = datatypeFromTriton(c.data_type)!;
       if (dt !== d.datatype) {
         throw new Error(`${source}: ${kind} '${d.name}' data_type is ${c.data_type} but the model has ${tritonTypeOf(d.datatype)}; set data_type: ${tritonTypeOf(d.datatype)}`);
       }
+      // With `reshape`, the model file has the reshape's dims and clients use `dims`.
+      const own = c.reshape ? c.reshape.shape : c.dims;
+      const ownName = c.reshape ? 'reshape' : 'dims';
       // Rank 0 in the model file means "unknown rank" for some exporters; trust the config then.
-      if (modelShape.length && c.dims.length !== modelShape.length) {
-        throw new Error(`${source}: ${kind} '${d.name}' dims ${shapeText(c.dims)} have rank ${c.dims.length} but the model has ${shapeText(modelShape)}` +
-          (maxBatchSize > 0 ? ' (with max_batch_size > 0, dims exclude the batch dimension)' : ''));
+      if (modelShape.length && own.length !== modelShape.length) {
+        throw new Error(`${source}: ${kind} '${d.name}' ${ownName} ${shapeText(own)} have rank ${own.length} but the model has ${shapeText(modelShape)}` +
+          (maxBatchSize > 0 ? ' (with max_batch_size > 0, they exclude the batch dimension)' : '') +
+          (c.reshape ? '' : `; give the model's shape as reshape { shape: ${shapeText(modelShape)} } to keep dims ${shapeText(c.dims)} for clients`));
       }
-      dims = c.dims.map((cd, i) => {
+      const merged = own.map((cd, i) => {
         const md = modelShape[i] ?? -1;
         if (cd !== -1 && md !== -1 && cd !== md) {
-          throw new Error(`${source}: ${kind} '${d.name}' dims ${shapeText(c.dims)} contradict the model's ${shapeText(modelShape)}; use ${shapeText(modelShape)}`);
+          throw new Error(`${source}: ${kind} '${d.name}' ${ownName} ${shapeText(own)} contradict the model's ${shapeText(modelShape)}; use ${shapeText(modelShape)}`);
         }
         return cd === -1 ? md : cd;
       });
+      if (c.reshape) {
+        reshape = merged;
+        dims = [...c.dims];
+        const count = (xs: readonly number[]) => (xs.some((x) => x === -1) ? undefined : xs.reduce((a, b) => a * b, 1));
+        const a = count(dims);
+        const b = count(reshape);
+        if (a !== undefined && b !== undefined && a !== b) {
+          throw new Error(`${source}: ${kind} '${d.name}' dims ${shapeText(dims)} have ${a} elements but reshape ${shapeText(reshape)} has ${b}; they must hold the same elements`);
+        }
+        if ([dims, reshape].some((xs) => xs.filter((x) => x === -1).length > 1)) {
+          throw new Error(`${source}: ${kind} '${d.name}': with reshape, dims and reshape may each have at most one variable (-1) dimension`);
+        }
+      } else {
+        dims = merged;
+      }
     }
     if (c?.preprocess) {
       const problems = checkPreprocessAgainstInput(c.preprocess, { name: d.name, datatype: d.datatype, dims });
@@ -167,6 +197,10 @@ function completeTensors(
       shape: maxBatchSize > 0 ? [-1, ...dims] : [...dims],
       preprocess: c?.preprocess,
       postprocess: c?.postprocess && c.postprocess.type !== 'none' ? c.postprocess : undefined,
+      ...(reshape ? { reshape } : {}),
+      ...(c?.optional ? { optional: true } : {}),
+      ...(c?.label_filename ? { labelFilename: c.label_filename } : {}),
+      ...(c?.format ? { format: c.format } : {}),
     };
   });
 }
@@ -222,6 +256,10 @@ export function completeModelSpec(
     name: t.name,
     data_type: tritonTypeOf(t.datatype),
     dims: maxBatchSize > 0 ? t.shape.slice(1) : [...t.shape],
+    ...(t.format ? { format: t.format as 'FORMAT_NONE' } : {}),
+    ...(t.reshape ? { reshape: { shape: [...t.reshape] } } : {}),
+    ...(t.optional ? { optional: true } : {}),
+    ...(t.labelFilename ? { label_filename: t.labelFilename } : {}),
     ...(t.preprocess ? { preprocess: t.preprocess } : {}),
     ...(t.postprocess ? { postprocess: t.postprocess } : {}),
   });

@@ -5,7 +5,7 @@
  */
 import { Batcher } from '../batching/batcher.js';
 import { AgentError, isAgentError } from '../errors.js';
-import { batchFeeds, runError, splitOutputs, zeroRequest, type RequestResult } from '../execution/batch-runner.js';
+import { batchFeeds, runError, splitOutputs, type RequestResult } from '../execution/batch-runner.js';
 import type { ModelSession, ProviderFailure, ProviderName } from '../execution/ort-session.js';
 import type { PreparedRequest } from '../protocol/validate-request.js';
 import type { CancelSignal } from '../util/cancel.js';
@@ -13,6 +13,7 @@ import type { Clock } from '../util/clock.js';
 import type { Device } from './memory.js';
 import type { ModelSpec } from './model-spec.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
+import type { WarmupPlan } from './warmup.js';
 
 export interface InferOptions {
   readonly signal?: CancelSignal | undefined;
@@ -66,6 +67,10 @@ export class ServedModel {
   readonly provider: ProviderName;
   readonly fallbacks: readonly ProviderFailure[];
   readonly dictionaries: ReadonlyMap<string, readonly string[]>;
+  /** Problems that did not stop the model (failed auto warm-up, fallbacks): index, metadata, logs. */
+  readonly warnings: string[] = [];
+  /** Informational notes (warm-up skipped and why): metadata and logs. */
+  readonly notes: string[] = [];
   /** Load-to-READY time (sessions, completion, warm-up), set once it is READY. */
   loadMs = 0;
   /** Memory charged to this model against its device's budget (set by the manager at load). */
@@ -114,17 +119,26 @@ export class ServedModel {
     return !this.batcher.idle;
   }
 
-  /** Run zero data at batch 1 and at max_batch_size on every instance, before READY. */
-  async warmUp(): Promise<void> {
-    if (!this.spec.warmup) return;
-    const sizes = this.spec.maxBatchSize > 1 ? [1, this.spec.maxBatchSize] : [1];
+  /**
+   * Run the warm-up plan on every instance, before READY (see warmup.ts): a failing
+   * `model_warmup` sample fails the load; a failing automatic warm-up only leaves a warning.
+   */
+  async warmUp(plan: WarmupPlan): Promise<void> {
+    if (plan.kind === 'skip') {
+      this.notes.push(plan.note);
+      return;
+    }
     for (const session of this.sessions) {
-      for (const rows of sizes) {
-        const req = zeroRequest(this.spec, rows);
-        try {
-          await session.run(batchFeeds(this.spec, [req], rows), this.spec.outputs.map((o) => o.name));
-        } catch (err) {
-          throw new Error(`warm-up at batch ${rows} failed: ${(err as Error).message} (set parameter warmup "0" to skip it)`);
+      for (const sample of plan.samples) {
+        for (let i = 0; i < sample.count; i++) {
+          try {
+            await session.run(batchFeeds(this.spec, [sample.request], sample.request.rows), this.spec.outputs.map((o) => o.name));
+          } catch (err) {
+            const why = (err as Error).message;
+            if (plan.kind === 'samples') throw new Error(`model_warmup sample '${sample.name}' failed: ${why}`);
+            this.warnings.push(`auto warm-up failed: ${why}; give model_warmup to warm up with real inputs`);
+            return;
+          }
         }
       }
     }

@@ -261,8 +261,11 @@ describe('decodeInferRequest: request fields', () => {
     expect(invalidMessage(() => json({ ...(one('FP32', [1], [1]) as object), outputs: [{ name: 'y', parameters: { binary_data: 'yes' } }] }))).toBe(
       "output 'y' parameter 'binary_data' must be a boolean",
     );
-    expect(invalidMessage(() => json({ ...(one('FP32', [1], [1]) as object), outputs: [{ name: 'y', parameters: { classification: 3 } }] }))).toContain(
-      "output 'y': the classification extension is not supported",
+    expect(json({ ...(one('FP32', [1], [1]) as object), outputs: [{ name: 'y', parameters: { classification: 3 } }] }).outputs).toEqual([
+      { name: 'y', binary: undefined, classification: 3 },
+    ]);
+    expect(invalidMessage(() => json({ ...(one('FP32', [1], [1]) as object), outputs: [{ name: 'y', parameters: { classification: 0 } }] }))).toContain(
+      "output 'y' parameter 'classification' must be an integer ≥ 1",
     );
     expect(invalidMessage(() => json({ ...(one('FP32', [1], [1]) as object), outputs: [{ name: 'y', parameters: 3 }] }))).toBe(
       "output 'y' 'parameters' must be an object",

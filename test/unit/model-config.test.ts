@@ -239,7 +239,7 @@ describe('parseModelConfig (JSON form)', () => {
     expect(errorOf(() => parseModelConfig('c', { instance_group: [{ kind: 'KIND_MODEL' }] }))).toContain("field 'instance_group[0].kind'");
     expect(errorOf(() => parseModelConfig('c', { version_policy: { latest: {}, all: {} } }))).toContain("field 'version_policy'");
     expect(errorOf(() => parseModelConfig('c', { input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [1], is_shape_tensor: true }] }))).toContain(
-      'shape tensors are not supported',
+      "c: field 'input[0].is_shape_tensor' is not supported by gpu-node-agent (a TensorRT feature",
     );
   });
 

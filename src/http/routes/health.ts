@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { HttpContext } from '../context.js';
 
 /** Extensions of the protocol this agent implements, as Triton names them. */
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'schedule_policy', 'parameters'];
+export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'model_configuration', 'system_shared_memory', 'statistics', 'schedule_policy', 'parameters', 'logging'];
 
 /**
  * Health follows KServe's rule (200 = true, 4xx = false) with small JSON bodies. Node

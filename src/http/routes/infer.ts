@@ -13,6 +13,7 @@ import { admissionHook } from '../admission.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
+import { systemShmFor, writeShmOutputs } from '../../shm/index.js';
 
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   const onRequest = admissionHook(ctx);
@@ -34,11 +35,21 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       }
       const served = await ctx.models.acquire(req.params.model, req.params.version);
       const body = await decodedBody(req, ctx.config.bodyLimit);
-      const decoded = headerLength === 0 ? decodeRawRequest(body, served.spec) : decodeInferRequest(body, headerLength);
-      const result = await runInference(ctx, served, decoded, clientGone(reply.raw));
+      const shm = systemShmFor(ctx);
+      const decoded = headerLength === 0 ? decodeRawRequest(body, served.spec) : decodeInferRequest(body, headerLength, shm);
+      // Shared memory regions are held from here to the write of the outputs (no unregister meanwhile).
+      const regions = decoded.shmRegions ?? [];
+      regions.forEach((r) => shm.acquire(r));
+      let outputs;
+      try {
+        const result = await runInference(ctx, served, decoded, clientGone(reply.raw));
+        outputs = regions.length ? writeShmOutputs(shm, result.outputs) : result.outputs;
+      } finally {
+        regions.forEach((r) => shm.release(r));
+      }
       const encoded = encodeInferResponse(
         { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}) },
-        result.outputs,
+        outputs,
       );
       if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(encoded.body);

@@ -3,6 +3,7 @@ import { AgentError, isAgentError } from '../../errors.js';
 import type { ServedModel } from '../../sessions/served-model.js';
 import type { HttpContext } from '../context.js';
 import { pipelineMetadata } from '../inference.js';
+import { tritonConfigJson } from '../../repository/effective-config.js';
 
 interface ModelParams {
   model: string;
@@ -27,6 +28,8 @@ function metadata(ctx: HttpContext, served: ServedModel) {
     // Not in the protocol; clients ignore unknown fields. Says where the model really runs.
     execution_provider: served.provider,
     ...(served.fallbacks.length ? { provider_fallbacks: served.fallbacks } : {}),
+    ...(served.warnings.length ? { warnings: served.warnings } : {}),
+    ...(served.notes.length ? { notes: served.notes } : {}),
   };
 }
 
@@ -61,7 +64,8 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
     app.get<{ Params: ModelParams }>(path, async (req) => {
       const pipe = ctx.models.pipeline(req.params.model);
       if (pipe) return { name: pipe.name, platform: 'ocr_pipeline', ocr: pipe.config };
-      return ctx.models.resolve(req.params.model, req.params.version).spec.config;
+      const { config, served } = ctx.models.config(req.params.model, req.params.version);
+      return tritonConfigJson(config, { provider: served?.provider });
     });
   }
 
