@@ -19,9 +19,9 @@
  * read megabytes only to drop them.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AgentError } from '../errors.js';
+import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { HttpContext } from './context.js';
-import { refuseWhileDraining } from './inference.js';
+import { refuseWhileDraining } from '../inference/infer.js';
 
 /** Bodies up to this size are drained by Node after a refusal, and the connection is kept. */
 export const KEEP_ALIVE_BODY_BYTES = 64 * 1024;
@@ -45,7 +45,7 @@ export function admitFromHeaders(ctx: HttpContext, model: string, length: number
   }
   if (ctx.models.pipeline(model)) return;
   if (ctx.models.status(model) === undefined) {
-    if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', `unknown model '${model}': it is not in the model repository`);
+    if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownModel(model, `unknown model '${model}': it is not in the model repository`));
     return;
   }
   let served;
