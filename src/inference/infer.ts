@@ -88,6 +88,7 @@ export async function runInference(ctx: ServingContext, served: ServedModel, dec
     signal,
     timeoutMicroseconds: timeoutOf(decoded.parameters, deadline),
     priority: intParameter(decoded.parameters, 'priority'),
+    queueFullWaitMs: ctx.config.queueFullDelayMs,
   });
   return {
     outputs: prepared.outputs.map((o: PreparedOutput) => {
