@@ -85,7 +85,10 @@ export class Agent {
       memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
       images: { queue: this.decodeQueue, maxPixels: config.maxImagePixels },
-      onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
+      onStateChange: (c) => {
+        if (c.state === 'UNAVAILABLE') this.metrics.forget(c.model, c.version); // the series goes away
+        this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) });
+      },
       pool: {
         memoryBudget: config.memoryBudget,
         preload: config.preload,

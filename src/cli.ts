@@ -81,17 +81,18 @@ async function serve(argv: readonly string[]): Promise<void> {
 }
 
 async function doctor(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, ['--json']);
+  const args = parseArgs(argv, ['--json', '--load']);
   if (args.help) {
-    console.log('gpu-agent doctor [--json] [serve options]: check this host for what the agent needs; exit 1 when it could not serve');
+    console.log('gpu-agent doctor [--json] [--load] [serve options]: check this host for what the agent needs; exit 1 when it could not serve\n' +
+      '  --load: also load every model as the agent would (sessions, warm-up); a model that cannot load is a FAIL');
     return;
   }
-  const { json, ...values } = args.values;
+  const { json, load, ...values } = args.values;
   const config = loadConfig({ ...args, values });
   const report = await runDoctor(config, {
     gpus: () => gpuCheck(config.nvidiaSmiPath),
     ...(config.coordinatorUrl ? { coordinator: () => coordinatorCheck(config.coordinatorUrl!, config.coordinatorToken ?? '') } : {}),
-  });
+  }, { load: Boolean(load) });
   if (json) console.log(JSON.stringify(report, null, 2));
   else console.log(`${formatChecks(report.checks)}\n\n${report.ok ? 'the agent can serve on this host' : 'the agent could NOT serve on this host: fix the FAIL lines'}`);
   process.exitCode = report.ok ? 0 : 1;

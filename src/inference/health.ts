@@ -1,7 +1,8 @@
 /**
  * Readiness and metadata, one implementation for HTTP and gRPC.
- * - Node readiness means "takes work" (not cordoned, not draining); it never waits for models
- *   to load: a loading model must not make a Kubernetes pod unready (see Triton #7014).
+ * - Node readiness means "takes work" (not cordoned, not draining): a request for a model still
+ *   LOADING waits for the load, and a model that fails to load never makes a Kubernetes pod
+ *   unready forever (Triton #7014). Strict readiness (--strict-readiness) also waits for models.
  * - Model readiness: ready, not ready with the reason (the model exists), or NOT_FOUND.
  */
 import { AgentError, isAgentError } from '../errors.js';
@@ -15,8 +16,16 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_reposi
 
 export const SERVER_NAME = 'gpu-node-agent';
 
-export function serverReadiness(ctx: ServingContext): { ready: boolean; state: string; reason: string } {
-  return { ready: ctx.node.state === 'ready', state: ctx.node.state, reason: ctx.node.reason };
+/**
+ * Node readiness: "takes work" (not cordoned, not draining). Strict (Triton's, --strict-readiness
+ * or asked by one probe): also every model of --load-models/--preload READY.
+ */
+export function serverReadiness(ctx: ServingContext, strictAsked = false): { ready: boolean; state: string; reason: string } {
+  if (ctx.node.state !== 'ready') return { ready: false, state: ctx.node.state, reason: ctx.node.reason };
+  if (!(ctx.config.strictReadiness || strictAsked)) return { ready: true, state: 'ready', reason: '' };
+  const models = ctx.models.startupReadiness();
+  if (models.ready) return { ready: true, state: 'ready', reason: '' };
+  return { ready: false, state: 'loading', reason: `models not READY yet: ${models.pending.join('; ')}` };
 }
 
 export function serverMetadata(ctx: ServingContext) {

@@ -110,7 +110,7 @@ export async function runInference(ctx: ServingContext, served: ServedModel, dec
 export async function inferModel(ctx: ServingContext, target: InferTarget, decode: RequestDecoder, call: InferCall): Promise<InferReply> {
   const version = target.version === '' ? undefined : target.version;
   const shm = systemShmFor(ctx);
-  const pipe = ctx.models.pipeline(target.model);
+  const pipe = await ctx.models.pipelineWhenLoaded(target.model);
   if (pipe) {
     const decoded = await decode(undefined, shm);
     const result = await runPipelineV2(pipe, decoded);

@@ -23,7 +23,7 @@ export const predictRoutes = (ctx: HttpContext): FastifyPluginAsync => async (ap
   app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (req, reply) => {
     const image = imageFrom(await decodedBody(req, ctx.config.bodyLimit), req.headers['content-type'] ?? '');
     const name = req.params.model;
-    const pipe = ctx.models.pipeline(name);
+    const pipe = await ctx.models.pipelineWhenLoaded(name);
     if (pipe) {
       const lines = await pipe.run(image, 0);
       return { model: name, text: lines.map((l) => l.text).join('\n'), lines };
