@@ -5,7 +5,8 @@
  * step and a short reply instead of a full decode (the bench's overload scenario measures it).
  *
  * Refused here, with the same codes and messages as later in the pipeline:
- * - the node is draining (503, Retry-After 5);
+ * - (draining is refused before this, by the drain control's own onRequest hook (shutdown.ts):
+ *   a request it accepted is finished, so it is not refused here in a later tick);
  * - the model is unknown: neither loaded, nor in the repository, nor a pipeline (404);
  * - the model's queue is full (max_queue_size) and stays full for --queue-full-delay-ms
  *   (429, Retry-After 1);
@@ -29,7 +30,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
-import { refuseWhileDraining } from '../inference/infer.js';
 
 /** Bodies up to this size are drained by Node after a refusal, and the connection is kept. */
 export const KEEP_ALIVE_BODY_BYTES = 64 * 1024;
@@ -51,7 +51,6 @@ function contentLength(req: FastifyRequest): number | undefined {
  * undefined: go on.
  */
 export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): ServedModel | undefined {
-  refuseWhileDraining(ctx);
   if (length !== undefined && length > ctx.config.bodyLimit) {
     throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
   }

@@ -200,7 +200,7 @@ describe.skipIf(!asNobody)('state directory, as a non-root user in a read-only w
     return d;
   };
   const baseEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
-    PATH: process.env.PATH, HOME: '/nonexistent', ORT_DISABLE_TELEMETRY: '1',
+    PATH: process.env.PATH, HOME: '/nonexistent', ORT_DISABLE_TELEMETRY: '1', GPU_AGENT_GRPC_PORT: '0',
     GPU_AGENT_COORDINATOR_URL: coordinator.agentsUrl, GPU_AGENT_COORDINATOR_TOKEN: 'fleet-secret-123', ...extra,
   });
 
