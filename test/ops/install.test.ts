@@ -388,7 +388,7 @@ describe('lint', () => {
     expect(docker).toMatch(/^STOPSIGNAL SIGTERM$/m);
     expect(docker).toMatch(/^HEALTHCHECK .*\n?.*\/v2\/health\/ready/m);
     expect(docker).toMatch(/^USER gpu-agent$/m);
-    expect(docker).toMatch(/^EXPOSE 8000$/m);
+    expect(docker).toMatch(/^EXPOSE 8000 8001$/m);
     const provider = readFileSync(PROVIDER, 'utf8');
     expect(provider).toMatch(/com\.github\.asus4\.onnxruntime\.linux-x64-gpu@0\.4\.9/);
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
