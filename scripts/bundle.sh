@@ -54,7 +54,7 @@ run mkdir -p "$app/bin" "$app/app" "$app/cuda-ep"
 run cp "$(readlink -f "$(command -v node)")" "$app/bin/node"
 run npm run --silent build
 run npm run --silent models -- --all
-run cp -r package.json package-lock.json .npmrc dist models "$app/app/"
+run cp -r package.json package-lock.json .npmrc dist proto models "$app/app/"
 # node_modules without other platforms' onnxruntime binaries, then without dev dependencies.
 run tar -cf "$stage/nm.tar" --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' \

@@ -48,6 +48,7 @@ OS_RELEASE=${GPU_AGENT_INSTALL_OS_RELEASE:-/etc/os-release} # overridable for th
 # Options (see usage).
 prefix=/opt/gpu-agent
 port=""
+grpc_port=""
 models=""
 token=""
 coordinator=""
@@ -130,6 +131,7 @@ Installs gpu-node-agent as the systemd service '$SERVICE' on an Ubuntu/Debian GP
 Re-running upgrades in place and keeps the settings not given again.
 
   --port N                 HTTP port (default 8000; must be free)
+  --grpc-port N            gRPC port (default 8001, Triton's; 0 = no gRPC; must be free)
   --models DIR             model repository (absolute path; default $DEFAULT_MODELS,
                            seeded with the bundled example models on the first install)
   --token TOKEN            API bearer token, >= 8 characters of [A-Za-z0-9._~+/=-]
@@ -167,13 +169,14 @@ while [ $# -gt 0 ]; do
     --*=*) val=${opt#*=}; opt=${opt%%=*}; set -- "$opt" "$val" "${@:2}" ;;
   esac
   case $opt in
-    --port | --models | --token | --coordinator | --coordinator-token | --prefix | --cuda | \
+    --port | --grpc-port | --models | --token | --coordinator | --coordinator-token | --prefix | --cuda | \
       --cuda-lib-path | --shutdown-grace-ms | --node-source | --node-version | --wait-timeout)
       need_value "$@"
       val=$2
       shift 2
       case $opt in
         --port) port=$val ;;
+        --grpc-port) grpc_port=$val ;;
         --models) models=$val ;;
         --token) token=$val ;;
         --coordinator) coordinator=$val ;;
@@ -206,6 +209,11 @@ safe_path() { [[ $1 =~ ^/[A-Za-z0-9._/@+-]*$ ]]; }
 if [ -n "$port" ]; then
   if ! is_uint "$port" || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
     usage_error "--port must be a number from 1 to 65535, not '$port'"
+  fi
+fi
+if [ -n "$grpc_port" ]; then
+  if ! is_uint "$grpc_port" || [ "$grpc_port" -gt 65535 ]; then
+    usage_error "--grpc-port must be a number from 0 (no gRPC) to 65535, not '$grpc_port'"
   fi
 fi
 if [ -n "$token" ]; then
@@ -290,6 +298,8 @@ resolve_settings() {
   providers_kept=$(env_file_value GPU_AGENT_PROVIDERS)
   [ -n "$port" ] || port=$(env_file_value GPU_AGENT_PORT)
   port=${port:-8000}
+  [ -n "$grpc_port" ] || grpc_port=$(env_file_value GPU_AGENT_GRPC_PORT)
+  grpc_port=${grpc_port:-8001}
   [ -n "$models" ] || models=$(env_file_value GPU_AGENT_MODELS)
   models=${models:-$DEFAULT_MODELS}
   [ -n "$coordinator" ] || coordinator=$(env_file_value GPU_AGENT_COORDINATOR_URL)
@@ -411,6 +421,7 @@ env_text() {
 # systemctl restart $SERVICE. Every GPU_AGENT_* option is listed by: node $prefix/dist/src/cli.js --help
 GPU_AGENT_HOST=$host
 GPU_AGENT_PORT=$port
+GPU_AGENT_GRPC_PORT=$grpc_port
 GPU_AGENT_MODELS=$models
 GPU_AGENT_API_TOKEN=$token
 GPU_AGENT_SHUTDOWN_GRACE_MS=$grace_ms
@@ -569,26 +580,31 @@ fi
 
 resolve_settings
 
-step "check the port $port"
-if ! have ss; then
-  say "ss not found yet (iproute2 is installed below): port not checked"
-elif [ -n "$(ss -ltnH "sport = :$port" 2>/dev/null)" ]; then
-  # In use: fine only when the listener is this agent (the service, or a process of its user).
-  ours=0
-  listener_pid=$(ss -ltnpH "sport = :$port" 2>/dev/null | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
-  if [ -n "$listener_pid" ] && [ "$(ps -o user= -p "$listener_pid" 2>/dev/null | tr -d ' ')" = "$AGENT_USER" ]; then
-    ours=1
-  elif [ "$existing_env" = 1 ] && [ "$(env_file_value GPU_AGENT_PORT)" = "$port" ] &&
-    systemctl is-active --quiet "$SERVICE.service" 2>/dev/null; then
-    ours=1
+# check_port PORT ENV_NAME FLAG: free, or already this agent's; else stop with what to do.
+check_port() {
+  if ! have ss; then
+    say "ss not found yet (iproute2 is installed below): port not checked"
+  elif [ -n "$(ss -ltnH "sport = :$1" 2>/dev/null)" ]; then
+    # In use: fine only when the listener is this agent (the service, or a process of its user).
+    ours=0
+    listener_pid=$(ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
+    if [ -n "$listener_pid" ] && [ "$(ps -o user= -p "$listener_pid" 2>/dev/null | tr -d ' ')" = "$AGENT_USER" ]; then
+      ours=1
+    elif [ "$existing_env" = 1 ] && [ "$(env_file_value $2)" = "$1" ] &&
+      systemctl is-active --quiet "$SERVICE.service" 2>/dev/null; then
+      ours=1
+    fi
+    if [ "$ours" = 0 ]; then
+      die "port $1 is already in use${listener_pid:+ (by pid $listener_pid: $(ps -o comm= -p "$listener_pid" 2>/dev/null))}: choose another with $3"
+    fi
+    say "port $1 is used by the running agent (user $AGENT_USER): this install replaces it"
+  else
+    say "port $1 is free"
   fi
-  if [ "$ours" = 0 ]; then
-    die "port $port is already in use${listener_pid:+ (by pid $listener_pid: $(ps -o comm= -p "$listener_pid" 2>/dev/null))}: choose another with --port"
-  fi
-  say "port $port is used by the running agent (user $AGENT_USER): this install replaces it"
-else
-  say "port $port is free"
-fi
+}
+step "check the ports $port (HTTP) and $grpc_port (gRPC)"
+check_port "$port" GPU_AGENT_PORT --port
+[ "$grpc_port" = 0 ] || check_port "$grpc_port" GPU_AGENT_GRPC_PORT --grpc-port
 
 step "install missing tools"
 missing_pkgs=()
@@ -879,6 +895,7 @@ esac
 step "done: gpu-agent serves $models on port $port"
 cat <<EOF
     health (no token):  curl -s http://$host_ip:$port/v2/health/ready
+    gRPC (Triton's GRPCInferenceService): $host_ip:$grpc_port (0 = off); see README "gRPC API"
     models:             curl -s -X POST -H "Authorization: Bearer $token" http://$host_ip:$port/v2/repository/index
 EOF
 [ "$models" != "$DEFAULT_MODELS" ] || cat <<EOF

@@ -27,6 +27,7 @@ import { AGENT_VERSION } from './version.js';
 import { resolveStateDir } from './state/state-dir.js';
 import { ConfigError } from './config/load.js';
 import { drainControlOf } from './http/shutdown.js';
+import { GrpcServer } from './grpc/server.js';
 
 export interface AgentDeps {
   readonly sessionFactory?: SessionFactory;
@@ -66,6 +67,8 @@ export class Agent {
   /** The coordinator link, when --coordinator-url is set and the agent has started. */
   link: CoordinatorLink | undefined;
   private server: FastifyInstance | undefined;
+  /** The gRPC listener, when --grpc-port is not 0. */
+  private grpc: GrpcServer | undefined;
   private readonly clock: Clock;
   /** --model-control-mode poll: rescans the repository (see repository/poller.ts). */
   private poller: RepositoryPoller | undefined;
@@ -154,6 +157,11 @@ export class Agent {
     return this.url;
   }
 
+  /** The gRPC listening address (host:port), once started with a --grpc-port; undefined without gRPC. */
+  get grpcAddress(): string | undefined {
+    return this.grpc?.address;
+  }
+
   /**
    * Listen first, then load models: the node answers health probes at once and each model
    * reports LOADING until it is READY (a slow model never blocks the others).
@@ -169,13 +177,18 @@ export class Agent {
     const inv = this.telemetry.inventory();
     if (inv.reason) this.logger.info({ reason: inv.reason }, 'no GPU telemetry');
     else this.logger.info({ gpus: inv.gpus.map((g) => `${g.index}: ${g.name}`), driver: inv.driverVersion, cuda: inv.cudaVersion }, 'GPUs found');
-    this.server = await buildServer(
-      { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics, pulls: this.pulls,
-        images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } },
-      this.logger,
-    );
+    // One serving context for both transports (the shared memory registry hangs off it).
+    const serving = { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics, pulls: this.pulls,
+      images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } };
+    this.server = await buildServer(serving, this.logger);
     this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
-    this.logger.info({ url: this.url, models: this.repository.root, version: AGENT_VERSION }, 'gpu-agent listening');
+    if (this.config.grpcPort !== 0) {
+      this.grpc = await GrpcServer.start(serving, this.logger, this.config.host, this.config.grpcPort).catch(async (err: unknown) => {
+        await this.server?.close();
+        throw err;
+      });
+    }
+    this.logger.info({ url: this.url, ...(this.grpc ? { grpc: this.grpc.address } : {}), models: this.repository.root, version: AGENT_VERSION }, 'gpu-agent listening');
     if (this.config.coordinatorUrl) {
       this.link = new CoordinatorLink({
         url: this.config.coordinatorUrl,
@@ -226,6 +239,7 @@ export class Agent {
     this.node.reason = reason;
     this.link?.sendEvent({ kind: 'node_state', state: 'draining', reason });
     if (this.server) await drainControlOf(this.server).whenNoneInFlight();
+    await this.grpc?.drain();
     await this.models.whenIdle();
   }
 
@@ -256,6 +270,7 @@ export class Agent {
       if (destroyed) this.logger.warn({ connections: destroyed }, 'connections still busy at the end of the grace period were closed');
       await this.server.close();
     }
+    await this.grpc?.close(Math.max(started + grace, Date.now() + 2000));
     await this.telemetry.close();
     // Last, so the coordinator saw the draining heartbeats and the models going away.
     await this.link?.close();
@@ -269,6 +284,7 @@ export class Agent {
     await this.poller?.close();
     this.pulls.puller.destroy();
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
+    this.grpc?.destroy();
     await this.server?.close();
     await this.telemetry.close();
     this.link?.destroy();

@@ -133,6 +133,21 @@ async function portCheck(host: string, port: number, token: string | undefined):
   return { name: 'port', status: 'fail', detail: `${host}:${port} is not available: ${taken}`, fix: 'stop what uses the port or choose --port' };
 }
 
+/** --grpc-port: free, or held while the agent itself answers on the HTTP port (then it is its gRPC). */
+async function grpcPortCheck(host: string, port: number, httpCheck: Check): Promise<Check> {
+  if (port === 0) return { name: 'grpc port', status: 'ok', detail: 'gRPC is off (--grpc-port 0)' };
+  const taken = await new Promise<string | undefined>((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen(port, host, () => server.close(() => resolve(undefined)));
+  });
+  if (!taken) return { name: 'grpc port', status: 'ok', detail: `${host}:${port} is free` };
+  if (taken === 'EADDRINUSE' && httpCheck.status === 'ok' && httpCheck.detail.includes('is in use')) {
+    return { name: 'grpc port', status: 'ok', detail: `${host}:${port} is in use, and an agent answers on the HTTP port (its gRPC listener)` };
+  }
+  return { name: 'grpc port', status: 'fail', detail: `${host}:${port} is not available: ${taken}`, fix: 'stop what uses the port or choose --grpc-port (0 = no gRPC)' };
+}
+
 export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}, options: { load?: boolean } = {}): Promise<{ ok: boolean; checks: Check[] }> {
   const checks: Check[] = [nodeCheck()];
   checks.push({ name: 'onnxruntime', status: 'ok', detail: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}` });
@@ -144,7 +159,8 @@ export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}, 
   if (probes.gpus) checks.push(await probes.gpus());
   checks.push(...(await modelsCheck(config.models)));
   if (options.load) checks.push(...(await loadChecks(config)));
-  checks.push(await portCheck(config.host, config.port, config.apiToken));
+  const http = await portCheck(config.host, config.port, config.apiToken);
+  checks.push(http, await grpcPortCheck(config.host, config.grpcPort, http));
   const refusal = checkStartup(config);
   checks.push(refusal
     ? { name: 'auth', status: 'fail', detail: refusal, fix: 'set --api-token (or GPU_AGENT_API_TOKEN)' }

@@ -1,6 +1,7 @@
 /**
  * The one error table of the agent: every failure that reaches a client carries a stable
- * code, and the code alone decides the HTTP status. Routes never pick a status themselves.
+ * code, and the code alone decides the HTTP status and the gRPC status. Routes and RPC
+ * handlers never pick a status themselves.
  */
 
 export const ERROR_STATUS = {
@@ -32,6 +33,26 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * The same codes as gRPC status codes (grpc/status.h numbers), for the gRPC service: one
+ * table, so an error means the same on both transports. A full queue and an oversized
+ * message are RESOURCE_EXHAUSTED (8), as gRPC itself reports message size limits.
+ */
+export const GRPC_STATUS: Readonly<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 3,
+  UNAUTHENTICATED: 16,
+  NOT_FOUND: 5,
+  FAILED_PRECONDITION: 9,
+  PAYLOAD_TOO_LARGE: 8,
+  UNSUPPORTED_MEDIA_TYPE: 3,
+  QUEUE_FULL: 8,
+  CANCELLED: 1,
+  INTERNAL: 13,
+  UNIMPLEMENTED: 12,
+  UNAVAILABLE: 14,
+  DEADLINE_EXCEEDED: 4,
+};
+
 export class AgentError extends Error {
   readonly code: ErrorCode;
   /** Seconds a client should wait before retrying (429/503); sent as Retry-After. */
@@ -46,6 +67,11 @@ export class AgentError extends Error {
 
   get status(): number {
     return ERROR_STATUS[this.code];
+  }
+
+  /** The gRPC status code of this error (see GRPC_STATUS). */
+  get grpcStatus(): number {
+    return GRPC_STATUS[this.code];
   }
 }
 

@@ -44,6 +44,7 @@ export class AgentNodeController implements NodeController {
     return {
       hostname: os.hostname(),
       url: agent.config.advertiseUrl ?? agent.address,
+      ...(agent.grpcAddress ? { grpcAddress: advertisedGrpc(agent.config.advertiseUrl ?? agent.address, agent.grpcAddress) } : {}),
       labels: this.labels(),
       gpus: inventory.gpus,
       models,
@@ -117,4 +118,11 @@ export class AgentNodeController implements NodeController {
   drain(): Promise<void> {
     return this.agent.drain('drained by the coordinator');
   }
+}
+
+/** The gRPC address to advertise: the advertised HTTP host with the gRPC port (a wildcard bind is not an address). */
+export function advertisedGrpc(httpUrl: string, bound: string): string {
+  const port = bound.slice(bound.lastIndexOf(':') + 1);
+  const host = new URL(httpUrl).hostname;
+  return `${host}:${port}`;
 }

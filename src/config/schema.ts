@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1')
     .describe('address to listen on (0.0.0.0 for all; needs --api-token or --insecure)'),
   port: int(0, 65535).default(8000).describe('HTTP port (0 = any free port)'),
+  grpcPort: int(0, 65535).default(8001)
+    .describe("gRPC port of the Open Inference Protocol (Triton's GRPCInferenceService; 0 = no gRPC), on the same --host"),
   apiToken: z.string().min(8, 'the API token must be at least 8 characters').optional()
     .describe('bearer token required on every endpoint but health'),
   insecure: bool.default(false).describe('allow a non-loopback --host without --api-token'),

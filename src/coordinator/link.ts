@@ -74,6 +74,8 @@ export interface NodeDescription {
   readonly hostname: string;
   /** Advertised base URL of the agent's HTTP API. */
   readonly url: string;
+  /** Advertised host:port of the agent's gRPC API, when it has one. */
+  readonly grpcAddress?: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly gpus: readonly GpuInfo[];
   /** Every model of the repository with its state (models with names that are not valid model names are left out, with a warning). */
@@ -507,6 +509,7 @@ export class CoordinatorLink {
       agentVersion: this.opts.agentVersion,
       hostname: d.hostname,
       url: d.url,
+      ...(d.grpcAddress ? { grpcAddress: d.grpcAddress } : {}),
       labels: { ...d.labels },
       gpus: this.validEntries(d.gpus, GpuInfoSchema, 'GPU'),
       models: this.validEntries(d.models, ModelInfoSchema, 'model'),

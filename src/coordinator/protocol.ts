@@ -245,6 +245,7 @@ export const RegisterMessageSchema = z
     hostname: text(253).min(1),
     agentVersion: text(64).min(1),
     url: z.url().max(2048).describe('advertised base URL of the agent\'s HTTP (KServe V2) API'),
+    grpcAddress: text(260).min(3).optional().describe('advertised host:port of the agent\'s gRPC API (Triton\'s GRPCInferenceService); absent when gRPC is off'),
     labels: z.record(z.string().min(1).max(128), text(256)).describe('free-form key/value labels (zone, GPU class, …)'),
     gpus: z.array(GpuInfoSchema).max(64),
     models: z.array(ModelInfoSchema).max(10_000).describe('every model of the repository with its state'),

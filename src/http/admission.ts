@@ -5,7 +5,8 @@
  * step and a short reply instead of a full decode (the bench's overload scenario measures it).
  *
  * Refused here, with the same codes and messages as later in the pipeline:
- * - the node is draining (503, Retry-After 5);
+ * - (draining is refused before this, by the drain control's own onRequest hook (shutdown.ts):
+ *   a request it accepted is finished, so it is not refused here in a later tick);
  * - the model is unknown: neither loaded, nor in the repository, nor a pipeline (404);
  * - the model's queue is full (max_queue_size) and stays full for --queue-full-delay-ms
  *   (429, Retry-After 1);

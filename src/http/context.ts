@@ -1,34 +1,10 @@
-import type { AgentConfig } from '../config/schema.js';
-import type { AgentMetrics } from '../metrics/registry.js';
-import type { ImageLimits } from '../preprocess/request.js';
-import type { ModelRepository } from '../repository/repository.js';
-import type { ModelManager } from '../sessions/model-manager.js';
-import type { PullService } from '../sources/pull-service.js';
-
 /**
- * The node's state, as health checks and the coordinator see it:
- * - ready: takes work;
- * - cordoned: still serves requests but reports not-ready, so load balancers and the
- *   coordinator send new work elsewhere;
- * - draining: new inference gets 503 + Retry-After while queued and running requests finish.
+ * The HTTP layer is built from the transport-free serving context (inference/context.ts);
+ * the names below stay for the routes that import them from here.
  */
-export type NodeState = 'ready' | 'cordoned' | 'draining';
+import type { ServingContext } from '../inference/context.js';
 
-export interface NodeStatus {
-  state: NodeState;
-  /** Why the node is not ready, when it is not. */
-  reason: string;
-}
+export type { NodeState, NodeStatus } from '../inference/context.js';
 
 /** What the HTTP layer is built from: everything injected, nothing global. */
-export interface HttpContext {
-  readonly config: AgentConfig;
-  readonly models: ModelManager;
-  readonly repository: ModelRepository;
-  readonly node: NodeStatus;
-  readonly agentVersion: string;
-  readonly metrics: AgentMetrics;
-  readonly images: ImageLimits;
-  /** Pulls by manifest (the load API's `source` parameter); absent in contexts built without one. */
-  readonly pulls?: PullService;
-}
+export type HttpContext = ServingContext;

@@ -3,9 +3,9 @@
  * listens, so tests can bind port 0 and the agent decides when. Every error leaves through
  * one handler as `{"error": "..."}` with the status of its code (see errors.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { AgentError, isAgentError } from '../errors.js';
+import { checkToken } from '../inference/auth.js';
 import type { Logger } from '../util/logger.js';
 import type { HttpContext } from './context.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,17 +23,8 @@ const PUBLIC_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
 let requestCounter = 0;
 
-/**
- * `Authorization: Bearer <token>`, the scheme case-insensitive (RFC 9110 §11.1). Both sides
- * are hashed first so the comparison takes the same time whatever the given length.
- */
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = header === undefined ? null : /^bearer +(\S+) *$/i.exec(header);
-  if (!m) return false;
-  const given = createHash('sha256').update(m[1]!).digest();
-  const want = createHash('sha256').update(token).digest();
-  return timingSafeEqual(given, want);
-}
+/** The token check is shared with gRPC (inference/auth.ts). */
+export { tokenMatches } from '../inference/auth.js';
 
 /** Map any error to a status and a message a client can act on. */
 export function httpError(err: unknown, bodyLimit: number): AgentError {
@@ -75,9 +66,11 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
     app.addHook('onRequest', async (req, reply) => {
       const path = req.url.split('?')[0]!;
       if (PUBLIC_PATHS.has(path) || (ctx.config.publicMetrics && path === '/metrics')) return;
-      if (!tokenMatches(req.headers.authorization, token)) {
+      try {
+        checkToken(req.headers.authorization, token, 'Authorization');
+      } catch (err) {
         reply.header('WWW-Authenticate', 'Bearer');
-        throw new AgentError('UNAUTHENTICATED', 'missing or wrong bearer token: send Authorization: Bearer <api token>');
+        throw err;
       }
     });
   }

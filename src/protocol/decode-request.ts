@@ -100,7 +100,7 @@ function decodeHeader(
   };
 }
 
-function decodeRequestedOutputs(v: unknown): RequestedOutput[] | undefined {
+export function decodeRequestedOutputs(v: unknown): RequestedOutput[] | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v)) throw invalid("'outputs' must be an array of {name, parameters}");
   const seen = new Set<string>();
@@ -122,7 +122,7 @@ function decodeRequestedOutputs(v: unknown): RequestedOutput[] | undefined {
 }
 
 /** The shared_memory_region / _offset / _byte_size parameters of a tensor, checked; undefined when absent. */
-function shmPlace(params: Parameters, what: string): ShmPlace | undefined {
+export function shmPlace(params: Parameters, what: string): ShmPlace | undefined {
   const region = params.shared_memory_region;
   if (region === undefined) {
     if (params.shared_memory_byte_size !== undefined || params.shared_memory_offset !== undefined) {

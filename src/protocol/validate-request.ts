@@ -117,6 +117,7 @@ export function prepareRequest(req: InferRequest, spec: ModelSpec): PreparedRequ
   }
   if (batched && rows === -1) throw invalid(`model '${spec.name}' needs at least one input with a batch dimension; every input given is optional and none was sent`);
   return {
+    // Optional inputs not sent are left out (the session feeds only what is given).
     inputs,
     rows: batched ? rows : 1,
     shapeKey,

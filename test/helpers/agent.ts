@@ -45,6 +45,7 @@ export async function startAgent(
   const config: AgentConfig = Object.freeze(ConfigSchema.parse({
     models,
     port: 0,
+    grpcPort: 0, // no gRPC unless a test asks for it (test/integration/grpc.test.ts)
     logLevel: 'silent',
     providers: 'cpu',
     intraOpThreads: 1,

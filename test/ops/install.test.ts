@@ -389,7 +389,7 @@ describe('lint', () => {
     expect(docker).toMatch(/^HEALTHCHECK .*\n?.*\/v2\/health\/ready/m);
     expect(docker).toMatch(/^USER 10001:10001$/m); // the gpu-agent user, numeric for runAsNonRoot (deploy/)
     expect(docker).toMatch(/useradd --system --uid 10001/);
-    expect(docker).toMatch(/^EXPOSE 8000$/m);
+    expect(docker).toMatch(/^EXPOSE 8000 8001$/m);
     const provider = readFileSync(PROVIDER, 'utf8');
     expect(provider).toMatch(/com\.github\.asus4\.onnxruntime\.linux-x64-gpu@0\.4\.9/);
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

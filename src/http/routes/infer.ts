@@ -1,19 +1,19 @@
 /**
- * POST /v2/models/{m}[/versions/{v}]/infer: admit from the headers (admission.ts), decode (JSON or binary), check against the
- * model, queue on its batcher, encode the reply. A signal of the client's connection follows
- * the request into the queue, so a client that hangs up is dropped before it runs.
+ * POST /v2/models/{m}[/versions/{v}]/infer: admit from the headers (admission.ts), decode
+ * (JSON or binary) and encode the reply; the inference itself is inference/infer.ts. A
+ * signal of the client's connection follows the request into the queue, so a client that
+ * hangs up is dropped before it runs.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { invalid } from '../../errors.js';
 import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-request.js';
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
-import { clientGone, PIPELINE_INPUT, runInference, runPipelineV2 } from '../inference.js';
+import { clientGone, inferModel, PIPELINE_INPUT } from '../inference.js';
 import { admissionHook } from '../admission.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
-import { systemShmFor, writeShmOutputs } from '../../shm/index.js';
 
 /** This request's share of its batch's compute time, integer µs (also the V2 response parameter `compute_time_us`). */
 export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
@@ -22,41 +22,28 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   const onRequest = admissionHook(ctx);
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, { onRequest }, async (req, reply) => {
-      // Admission ran from the headers (admission.ts); draining is decided there too (shutdown.ts):
-      // a request whose headers arrived before the drain is served.
+      // Admission ran from the headers (admission.ts); a request admitted before a drain began
+      // is finished (http/shutdown.ts), so draining is not checked again here.
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
-      const pipe = await ctx.models.pipelineWhenLoaded(req.params.model);
-      if (pipe) {
-        if (headerLength === 0) throw invalid(`pipeline '${pipe.name}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
-        const decoded = decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);
-        const encoded = encodeInferResponse(
-          { model_name: pipe.name, model_version: '1', ...(decoded.id !== undefined ? { id: decoded.id } : {}) },
-          (await runPipelineV2(pipe, decoded)).outputs,
-        );
-        if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
-        return reply.type(encoded.contentType).send(encoded.body);
-      }
-      const served = await ctx.models.acquire(req.params.model, req.params.version);
-      const body = await decodedBody(req, ctx.config.bodyLimit);
-      const shm = systemShmFor(ctx);
-      const decoded = headerLength === 0 ? decodeRawRequest(body, served.spec) : decodeInferRequest(body, headerLength, shm);
-      // Shared memory regions are held from here to the write of the outputs (no unregister meanwhile).
-      const regions = decoded.shmRegions ?? [];
-      regions.forEach((r) => shm.acquire(r));
-      let result;
-      let outputs;
-      try {
-        result = await runInference(ctx, served, decoded, clientGone(reply.raw));
-        outputs = regions.length ? writeShmOutputs(shm, result.outputs) : result.outputs;
-      } finally {
-        regions.forEach((r) => shm.release(r));
-      }
-      const computeUs = Math.round((result.computeMs ?? 0) * 1000);
+      const { model, version } = req.params;
+      const answer = await inferModel(ctx, { model, version }, async (spec, shm) => {
+        if (!spec) {
+          if (headerLength === 0) throw invalid(`pipeline '${model}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
+          return decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);
+        }
+        const body = await decodedBody(req, ctx.config.bodyLimit);
+        return headerLength === 0 ? decodeRawRequest(body, spec) : decodeInferRequest(body, headerLength, shm);
+      }, { signal: clientGone(reply.raw) });
+      // A model's share of its batch's compute time, for cost accounting (a pipeline has none).
+      const computeUs = answer.computeMs === undefined ? undefined : Math.round(answer.computeMs * 1000);
       const encoded = encodeInferResponse(
-        { model_name: served.spec.name, model_version: String(served.spec.version), ...(decoded.id !== undefined ? { id: decoded.id } : {}), parameters: { compute_time_us: computeUs } },
-        outputs,
+        {
+          model_name: answer.modelName, model_version: answer.modelVersion, ...(answer.id !== undefined ? { id: answer.id } : {}),
+          ...(computeUs !== undefined ? { parameters: { compute_time_us: computeUs } } : {}),
+        },
+        answer.outputs,
       );
-      reply.header(COMPUTE_TIME_HEADER, String(computeUs));
+      if (computeUs !== undefined) reply.header(COMPUTE_TIME_HEADER, String(computeUs));
       if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(encoded.body);
     });

@@ -1,13 +1,12 @@
 /**
- * Triton's model repository extension: index, load (optionally with a JSON config) and
- * unload. Both block until the model is READY or gone, as Triton's do.
+ * Triton's model repository extension over HTTP: the JSON bodies of index, load and unload;
+ * the operations themselves are inference/model-control.ts (shared with gRPC).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { AgentError, invalid, isAgentError, messageOf, TRITON_MESSAGES } from '../../errors.js';
-import { stageUpload, uploadedFiles } from '../../repository/upload.js';
+import { invalid } from '../../errors.js';
+import { checkControlMode, loadModel, loadRefusal, repositoryIndex, unloadModel } from '../../inference/model-control.js';
 import { jsonBody } from '../body.js';
 import type { HttpContext } from '../context.js';
-import { asAgentError, pullParameters } from '../../sources/http-parameters.js';
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
@@ -15,87 +14,31 @@ function objectBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** The load parameters: `config` (a JSON string, as Triton sends it, or an object) and Triton's `file:<path>` uploads. */
-function loadParameters(body: Record<string, unknown>, maxBytes: number): { config: unknown; configText: string | undefined; files: Map<string, Buffer> } {
-  const params = body.parameters;
-  if (params === undefined) return { config: undefined, configText: undefined, files: new Map() };
-  if (typeof params !== 'object' || params === null) throw invalid("'parameters' must be an object");
-  const p = params as Record<string, unknown>;
-  for (const key of Object.keys(p)) {
-    if (key === 'source' || key === 'version') continue; // pulls: see sources/http-parameters.ts
-    if (key !== 'config' && !key.startsWith('file:')) throw invalid(`unknown load parameter '${key}'; accepted: 'config', 'file:<path>' uploads, 'source' (a model manifest), 'version' (roll back to a pulled version)`);
-  }
-  const files = uploadedFiles(p, maxBytes);
-  const config = p.config;
-  if (config === undefined || typeof config === 'object') {
-    return { config, configText: config === undefined ? undefined : JSON.stringify(config), files };
-  }
-  if (typeof config !== 'string') throw invalid("load parameter 'config' must be a JSON string");
-  try {
-    return { config: JSON.parse(config), configText: config, files };
-  } catch (err) {
-    throw invalid(`load parameter 'config' is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 export const repositoryRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
-  const checkMode = () => {
-    if (ctx.config.modelControlMode !== 'explicit') {
-      throw new AgentError('FAILED_PRECONDITION', `model control mode is ${ctx.config.modelControlMode}: models cannot be loaded or unloaded through the API (${ctx.config.modelControlMode === 'poll' ? 'the repository is polled: change its folders instead, or ' : ''}start with --model-control-mode explicit)`);
-    }
-  };
-
   app.post('/v2/repository/index', async (req) => {
     const body = objectBody(jsonBody(req));
     if (body.ready !== undefined && typeof body.ready !== 'boolean') throw invalid("'ready' must be a boolean");
-    const index = await ctx.models.index(body.ready === true);
-    return ctx.pulls ? ctx.pulls.decorateIndex(index, body.ready === true) : index;
+    return repositoryIndex(ctx, body.ready === true);
   });
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/load', async (req) => {
-    checkMode();
     const name = req.params.model;
-    const body = objectBody(jsonBody(req));
-    const pull = pullParameters(name, body);
-    if (pull) {
-      if (!ctx.pulls) throw new AgentError('UNIMPLEMENTED', 'this server has no model puller');
-      const pulls = ctx.pulls;
-      await asAgentError(() => (pull.source ? pulls.pullAndLoad(pull.source, 'api') : pulls.rollback(name, pull.version, 'api')));
-      return {};
-    }
-    let params: ReturnType<typeof loadParameters>;
+    checkControlMode(ctx);
+    let parameters: Record<string, unknown> | undefined;
     try {
-      params = loadParameters(body, ctx.config.bodyLimit);
+      const params = objectBody(jsonBody(req)).parameters;
+      if (params !== undefined && (typeof params !== 'object' || params === null)) throw invalid("'parameters' must be an object");
+      parameters = params as Record<string, unknown> | undefined;
     } catch (err) {
-      // Clients (NVIDIA's model-control example) look for "failed to load" in any load error.
-      throw new AgentError(isAgentError(err) ? err.code : 'INVALID_ARGUMENT', TRITON_MESSAGES.failedToLoad(name, messageOf(err)));
+      throw loadRefusal(name, err);
     }
-    if (params.files.size === 0) {
-      await ctx.models.load(name, params.config);
-      return {};
-    }
-    // Files uploaded: they and the config become the model's folder (see repository/upload.ts).
-    if (params.configText === undefined) {
-      throw invalid(TRITON_MESSAGES.failedToLoad(name, "uploading files needs the 'config' load parameter too (the model's JSON config)"));
-    }
-    const staged = await stageUpload(ctx.repository.root, name, { config: params.configText, files: params.files }).catch((err: unknown) => {
-      throw new AgentError(isAgentError(err) ? err.code : 'INTERNAL', TRITON_MESSAGES.failedToLoad(name, messageOf(err)));
-    });
-    await staged.commit();
-    try {
-      await ctx.models.load(name);
-    } catch (err) {
-      await staged.rollback();
-      throw err;
-    }
-    await staged.finish();
+    await loadModel(ctx, name, parameters);
     return {};
   });
 
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/unload', async (req) => {
-    checkMode();
     objectBody(jsonBody(req));
-    await ctx.models.unload(req.params.model);
+    await unloadModel(ctx, req.params.model);
     return {};
   });
 };
