@@ -15,8 +15,11 @@
 //
 // Options:
 //   --quick              shorter runs (CI-sized, < 45 s with the build)
-//   --only=1,3           run only these scenarios (1 overhead, 2 batching, 3 http, 4 compute, 5 cold start,
-//                        6 images);
+//   --only=1,3 / --only naive,overload
+//                        run only these scenarios, by number or name: 1 overhead, 2 batching, 3 http,
+//                        4 compute, 5 cold (start), 6 images; idle, worker, threading, naive, overload,
+//                        fastapi (bench/scenarios/*.mjs); load-cycles, pull, fleet-scale (standalone
+//                        bench/<name>.mjs files, run as child processes when present);
 //                        partial runs do not write bench/results
 //   --profile            run the agent under `node --cpu-prof` and print its top self-time functions
 //                        (numbers are perturbed by the profiler: results are not written)
@@ -41,6 +44,7 @@ import { killAll, liveChildren, startNode, startSpinners, stopChild } from './li
 import { agentSessionOptions, createSession, describeOptions, feedsOf, ortVersion, runLatency, runThroughput, useAgentArgv, zeros } from './lib/direct.mjs';
 import { buildImageRepository, checkClassifier, checkedLoop, checkOcr, IMAGE_MODELS, MIN_SIMILARITY, predictRequest, renderImages } from './lib/images.mjs';
 import { buildRepository, MAX_BATCH } from './lib/models.mjs';
+import { EXTRA_SCENARIOS, issueTable, NUMBERED, runStandalone, STANDALONE } from './scenarios/index.mjs';
 import { cpuNs, cpusAllowed, loadAverage, probe, probeDelta, threadCount, waitForQuiet } from './lib/proc.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { mdTable, textTable } from './lib/report.mjs';
@@ -53,15 +57,29 @@ const require = createRequire(import.meta.url);
 // ---------------------------------------------------------------------------------------------
 // Options and parameters
 
+/** `1,3` or `naive,overload` (or both): numbered scenarios as numbers, the others by name. */
+function parseOnly(v) {
+  const known = new Set([...Object.keys(NUMBERED), ...EXTRA_SCENARIOS.map((x) => x.name), ...STANDALONE]);
+  const out = new Set();
+  for (const item of String(v ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const key = /^\d+$/.test(item) ? Number(item) : NUMBERED[item] ?? item;
+    if (typeof key === 'string' && !known.has(key)) throw new Error(`--only: unknown scenario '${item}'; known: 1-6, ${[...known].join(', ')}`);
+    out.add(key);
+  }
+  if (out.size === 0) throw new Error('--only needs a list of scenarios, e.g. --only naive,overload');
+  return out;
+}
+
 function parseOptions(argv) {
   const o = { quick: false, only: undefined, profile: false, queueDelayUs: 500, keep: false, agentArgs: [], keepAwake: true };
   for (const a of argv) {
+    if (argv[argv.indexOf(a) - 1] === '--only') continue; // the value of `--only <names>`
     const [k, v] = a.split('=', 2);
     if (k === '--quick') o.quick = true;
     else if (k === '--profile') o.profile = true;
     else if (k === '--keep') o.keep = true;
     else if (k === '--no-keep-awake') o.keepAwake = false;
-    else if (k === '--only') o.only = new Set(String(v ?? '').split(',').map(Number));
+    else if (k === '--only') o.only = parseOnly(v ?? argv[argv.indexOf(a) + 1]);
     else if (k === '--queue-delay-us') o.queueDelayUs = Number(v);
     else if (k === '--agent-args') o.agentArgs = String(v ?? '').split(/\s+/).filter(Boolean);
     else if (k === '--help' || k === '-h') {
@@ -87,6 +105,12 @@ const P = OPT.quick
       // The last run (OCR, c=16) does not wait for the pages still in flight when its window ends
       // (up to ~3 s on 2 cores): the image agent is stopped at once instead.
       s6: { startEarly: true, abandonLast: true, classifier: { warmupMs: 200, durationMs: 700 }, ocr1: { warmupMs: 300, durationMs: 1200 }, ocr16: { warmupMs: 2000, durationMs: 2500 } },
+      idle: { durationMs: 2000 },
+      worker: { n: 2000, chunk: 250 },
+      threading: { n: 800, heavyMs: 250 },
+      peers: { rounds: 1, durationS: 1, warmupS: 0 },
+      overload: { durationS: 2, warmupS: 0 },
+      fastapi: { rounds: 1, warmupMs: 800, durationMs: 2500, directMs: 1200 },
       quiet: { sampleMs: 150, maxWaitMs: 500, totalMs: 2000 },
       watchdogMs: 150_000,
     }
@@ -98,10 +122,18 @@ const P = OPT.quick
       s4: { concurrency: 2 * MAX_BATCH, warmupMs: 1500, durationMs: 6000, directMs: 4000, reference: true },
       s5: { reps: 5 },
       s6: { startEarly: false, abandonLast: false, classifier: { warmupMs: 1000, durationMs: 4000 }, ocr1: { warmupMs: 1000, durationMs: 10_000 }, ocr16: { warmupMs: 6000, durationMs: 15_000 } },
+      idle: { durationMs: 10_000 },
+      worker: { n: 10_000, chunk: 500 },
+      threading: { n: 3000, heavyMs: 1500 },
+      peers: { rounds: 2, durationS: 3, warmupS: 1 },
+      overload: { durationS: 5, warmupS: 1 },
+      fastapi: { rounds: 2, warmupMs: 2000, durationMs: 6000, directMs: 4000 },
       quiet: { sampleMs: 250, maxWaitMs: 15_000, totalMs: 60_000 },
       watchdogMs: 600_000,
     };
 const RUN = (n) => !OPT.only || OPT.only.has(n);
+// Standalone bench files of other areas run only when named.
+const RUN_STANDALONE = (n) => Boolean(OPT.only?.has(n));
 
 const TARGETS = { overheadUs: 60, batchingGain: 3, httpEfficiency: 0.6, computeEfficiency: 0.9 };
 
@@ -1024,7 +1056,7 @@ async function main() {
   let imageAgent;
   try {
     step(`generating models into ${tmp}`);
-    const { repo, models } = await buildRepository(tmp, { queueDelayUs: OPT.queueDelayUs });
+    const { repo, models } = await buildRepository(tmp, { queueDelayUs: OPT.queueDelayUs, resnet: RUN('fastapi') });
     const imageRepo = RUN(6) ? await buildImageRepository(tmp) : undefined;
 
     step('starting the agent and the empty route (child processes)');
@@ -1143,6 +1175,8 @@ async function main() {
       windows.push(w);
     };
     const ctx = { agentUrl, emptyUrl, models, pids, gate };
+    // What the scenarios of bench/scenarios/ get.
+    const xctx = { ...ctx, repo, agentPid: agent.pid, P, ROOT, step, quick: OPT.quick, modelStats: (m) => modelStats(agentUrl, m), waitModelsReady };
     const scenarios = {};
     const show = (k) => {
       const R = { scenarios: { [k]: scenarios[k] } };
@@ -1163,6 +1197,15 @@ async function main() {
       const r = await imageReady;
       step(`image agent ${r.url} (pid ${imageAgent.pid}) ready in ${r.ready_ms} ms, started with the first one; idle until scenario 6`);
     }
+    // Idle CPU first: nothing has been measured yet, the warm-up's replies have settled.
+    const extra = async (x) => {
+      log(`\n[${x.name}] ${x.title}`);
+      const w = await begin(x.name);
+      scenarios[x.name] = await x.run(xctx);
+      await end(w);
+      for (const r of x.issueRows(scenarios[x.name])) log(`  ${r.figure}: ${r.value} (target ${r.target})`);
+    };
+    for (const x of EXTRA_SCENARIOS.filter((x) => x.first && RUN(x.name))) await extra(x);
     if (RUN(1)) {
       if (OPT.keepAwake && !OPT.quick) await scenario('overhead_idle', '\n[1/6] overhead, idle CPUs', () => overhead(ctx, IDLE));
       if (OPT.keepAwake) keepAwake();
@@ -1200,6 +1243,9 @@ async function main() {
       }
     }
 
+    for (const x of EXTRA_SCENARIOS.filter((x) => !x.first && RUN(x.name))) await extra(x);
+    for (const n of STANDALONE.filter(RUN_STANDALONE)) scenarios[n] = await runStandalone(n, { ROOT, quick: OPT.quick, log });
+
     const conditions = {
       cpus_allowed: { bench: cpusAllowed(process.pid), agent: cpusAllowed(agent.pid), empty: cpusAllowed(empty.pid) },
       agent_threads: threadCount(agent.pid),
@@ -1231,6 +1277,8 @@ async function main() {
 
     log('='.repeat(100));
     log(render(R, false));
+    R.issue_table = issueTable(scenarios, { load: loadAverage(), machine });
+    log(`\n${R.issue_table.text}`);
     if (profDir) {
       for (const who of ['agent', 'empty']) {
         const dir = path.join(profDir, who);

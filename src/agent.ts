@@ -43,6 +43,7 @@ export function sessionDefaults(config: AgentConfig): SessionSettings {
     enableCpuMemArena: config.cpuMemArena,
     enableMemPattern: config.memPattern,
     thread: config.sessionThread,
+    allowSpinning: config.intraOpSpinning,
   };
 }
 
@@ -84,6 +85,7 @@ export class Agent {
       defaults: {
         defaultMaxBatchSize: config.defaultMaxBatchSize,
         strictGpu: config.strictGpu,
+        batchingPolicy: config.batchingPolicy,
         session: sessionDefaults(config),
       },
     });

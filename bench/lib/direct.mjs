@@ -35,6 +35,7 @@ export function describeOptions(o) {
     executionProviders: o.executionProviders.map((p) => (typeof p === 'string' ? p : p.name)),
     intraOpNumThreads: o.intraOpNumThreads ?? '0 (onnxruntime default: one per physical core)',
     interOpNumThreads: o.interOpNumThreads ?? '0 (onnxruntime default)',
+    ...(o.extra ? { extra: JSON.stringify(o.extra) } : {}),
   };
 }
 

@@ -12,9 +12,12 @@ export const MAX_BATCH = 64;
  *              every request runs alone
  * mlp_batch    the same file, the bundled mlp's batching: delay `queueDelayUs` (bundled: 500), queue 2048
  * mlp_heavy    [-1,1024], 20 layers (generateComputeModel), batching as mlp_batch
+ * mlp_q8       the mlp with the bundled batching but max_queue_size 8 (overload scenario)
+ * resnet18     only when bench/setup-peers.sh has exported it (bench/peers/resnet18): torchvision
+ *              ResNet-18, random weights, max_batch_size 32, delay 2 ms (peers scenario)
  * All: one instance (instance_group count 1), KIND_CPU, no parameters (agent defaults).
  */
-export async function buildRepository(tmp, { queueDelayUs }) {
+export async function buildRepository(tmp, { queueDelayUs, resnet = true }) {
   const gen = path.join(tmp, 'generated');
   const repo = path.join(tmp, 'models');
   await generateBundledModels(gen);
@@ -27,13 +30,18 @@ export async function buildRepository(tmp, { queueDelayUs }) {
     mlp_nobatch: { file: 'mlp', config: `name: "mlp_nobatch"\nmax_batch_size: ${MAX_BATCH}\n${instance}` },
     mlp_batch: { file: 'mlp', config: `name: "mlp_batch"\nmax_batch_size: ${MAX_BATCH}\n${batching(queueDelayUs, 2048)}${instance}` },
     mlp_heavy: { file: 'mlp_heavy', config: `name: "mlp_heavy"\nmax_batch_size: ${MAX_BATCH}\n${batching(queueDelayUs, 2048)}${instance}` },
+    mlp_q8: { file: 'mlp', config: `name: "mlp_q8"\nmax_batch_size: ${MAX_BATCH}\n${batching(queueDelayUs, 8)}${instance}` },
   };
+  const resnetFile = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'peers', 'resnet18', '1', 'model.onnx');
+  if (resnet && fs.existsSync(resnetFile)) {
+    models.resnet18 = { file: resnetFile, config: `name: "resnet18"\nmax_batch_size: 32\n${batching(2000, 256)}${instance}` };
+  }
   const out = {};
   for (const [name, m] of Object.entries(models)) {
     const dir = path.join(repo, name);
     fs.mkdirSync(path.join(dir, '1'), { recursive: true });
     const file = path.join(dir, '1', 'model.onnx');
-    fs.copyFileSync(path.join(gen, m.file, '1', 'model.onnx'), file);
+    fs.copyFileSync(path.isAbsolute(m.file) ? m.file : path.join(gen, m.file, '1', 'model.onnx'), file);
     fs.writeFileSync(path.join(dir, 'config.pbtxt'), `# written by bench/lib/models.mjs\n${m.config}`);
     out[name] = { file, bytes: fs.statSync(file).size, config: m.config };
   }

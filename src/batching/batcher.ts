@@ -8,6 +8,9 @@
  * - an expired deadline rejects with DEADLINE_EXCEEDED without running;
  * - an aborted signal (client went away) removes the request before it runs.
  *
+ * Each arrival is recorded (was anything queued or running?) for the work-conserving rule of
+ * policy.ts, which the batcher consults only while an execution slot is free.
+ *
  * `close()` stops taking requests and resolves once everything queued and running is done;
  * `destroy(err)` rejects everything still queued at once.
  */
@@ -15,6 +18,7 @@ import { AgentError } from '../errors.js';
 import type { CancelSignal } from '../util/cancel.js';
 import type { Clock } from '../util/clock.js';
 import { deferred, type Deferred } from '../util/deferred.js';
+import { ArrivalTracker } from './arrivals.js';
 import { decideNextBatch, type BatchingSettings, type PendingView } from './policy.js';
 
 export interface EnqueueOptions<P> {
@@ -67,6 +71,7 @@ export class Batcher<P, R> {
   private cancelTimer: (() => void) | undefined;
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly arrivals = new ArrivalTracker();
 
   constructor(private readonly opts: BatcherOptions<P, R>) {
     this.queues = Array.from({ length: Math.max(1, opts.priorityLevels) }, () => []);
@@ -101,11 +106,13 @@ export class Batcher<P, R> {
     }
     if (o.signal?.aborted) return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
     const level = Math.min(Math.max(0, o.priority ?? 0), this.queues.length - 1);
+    const now = this.opts.clock.now();
+    this.arrivals.record(now, !this.idle);
     const entry: Entry<P, R> = {
       payload: o.payload,
       rows: o.rows,
       shapeKey: o.shapeKey,
-      enqueuedAt: this.opts.clock.now(),
+      enqueuedAt: now,
       deadline: o.deadline,
       reply: deferred<R>(),
       signal: o.signal,
@@ -194,7 +201,7 @@ export class Batcher<P, R> {
     while (this.inFlight < this.opts.instances) {
       const queue = this.queues.find((q) => q.length > 0);
       if (!queue) break;
-      const d = decideNextBatch(queue, now, this.opts.settings);
+      const d = decideNextBatch(queue, now, this.opts.settings, this.arrivals);
       if (d.kind === 'dispatch') {
         this.dispatch(queue.splice(0, d.count), now);
         continue;

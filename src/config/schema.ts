@@ -84,7 +84,11 @@ export const ConfigSchema = z.object({
   cudaDeviceId: int(0).default(0).describe('GPU index for the CUDA provider'),
   strictGpu: bool.default(false)
     .describe('refuse to load a model whose instance_group asks for KIND_GPU when no usable GPU runs it (default: fall back to the CPU with a warning)'),
-  intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = its default: one per core)'),
+  intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = auto: one per core but one, at least 1, so HTTP keeps a core)'),
+  intraOpSpinning: bool.default(false)
+    .describe("onnxruntime's session.intra_op.allow_spinning: idle pool threads spin-wait for work (faster hand-off, burns the cores HTTP needs)"),
+  batchingPolicy: z.enum(['work_conserving', 'triton']).default('work_conserving')
+    .describe("dynamic batching: 'work_conserving' (wait for company only when more requests are likely within the delay) or 'triton' (always wait out max_queue_delay)"),
   interOpThreads: int(0).default(0).describe('onnxruntime threads across operators (0 = its default)'),
   graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).default('all')
     .describe('onnxruntime graph optimisation level'),

@@ -5,6 +5,7 @@
  * `SessionFactory`, so the rest of the agent can be tested with the real CPU provider.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -49,6 +50,12 @@ export interface SessionSettings {
    * the main thread for the CPU provider (its runs use every core anyway; the hop only costs).
    */
   thread: 'worker' | 'main' | 'auto';
+  /**
+   * onnxruntime's `session.intra_op.allow_spinning` (and inter_op's): idle pool threads
+   * spin-wait for the next run. Off by default: between the runs of a server they burn the
+   * cores that HTTP needs (the bench's threading scenario measures both).
+   */
+  allowSpinning: boolean;
 }
 
 /** One input or output as the model file declares it; symbolic dims are -1. */
@@ -156,6 +163,15 @@ class OrtModelSession implements ModelSession {
   }
 }
 
+/**
+ * Intra-op threads when none are configured: one per core but one (at least 1), so that the
+ * event loop keeps a core for HTTP while a run uses the others (onnxruntime's own default is
+ * one per physical core, which makes runs and request handling fight for every core).
+ */
+export function autoIntraOpThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
+
 /** onnxruntime's session options for `settings`, trying `providers` in that order. */
 export function ortOptions(settings: SessionSettings, providers: readonly ProviderName[]): ort.InferenceSession.SessionOptions {
   const opts: ort.InferenceSession.SessionOptions = {
@@ -167,7 +183,9 @@ export function ortOptions(settings: SessionSettings, providers: readonly Provid
     // onnxruntime's own warnings go to stderr in colour; the agent reports failures itself.
     logSeverityLevel: 3,
   };
-  if (settings.intraOpThreads > 0) opts.intraOpNumThreads = settings.intraOpThreads;
+  opts.intraOpNumThreads = settings.intraOpThreads > 0 ? settings.intraOpThreads : autoIntraOpThreads();
+  const spin = settings.allowSpinning ? '1' : '0';
+  opts.extra = { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } };
   if (settings.interOpThreads > 0) opts.interOpNumThreads = settings.interOpThreads;
   return opts;
 }

@@ -2,8 +2,11 @@
  * Sessions hosted in a worker thread. onnxruntime-node 1.29 runs `session.run` synchronously
  * on the calling thread (one setImmediate later), so a session on the main thread blocks HTTP
  * for the whole run: fine for a tiny model, a stall for a compute-bound one. In a worker the
- * run overlaps with request handling; the price is a thread hop and a copy of the inputs per
- * batch (outputs are transferred, not copied).
+ * run overlaps with request handling; the price is a thread hop per batch. Tensors move by
+ * transfer, not structured clone: an input that owns its whole buffer (a batch's concatenated
+ * input, a JSON-decoded tensor) is transferred as is, and the caller must not use it after
+ * `run` (the batcher never does); a view into a larger buffer (a binary request body) is
+ * copied once into a buffer of its own, then transferred. Outputs come back transferred.
  *
  * The worker is a thin host (create / run / release); provider fallback stays in
  * ort-session.ts, which asks the worker to try each provider list in turn. Its code is a
@@ -17,6 +20,7 @@ import { datatypeFromOrt, type OrtType, type TensorData } from './datatypes.js';
 import type { ModelSession, ProviderName, RunInput, RunOutput, TensorSignature } from './ort-session.js';
 
 const WORKER_SOURCE = `
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 // Same as keepFloat16AsUint16 in ort-session.ts: float16 stays Uint16Array on Node >= 24.
@@ -109,9 +113,16 @@ function toSignature(m: ort.InferenceSession.ValueMetadata): TensorSignature {
   return { name: m.name, datatype: datatypeFromOrt(m.type), ortType: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : -1)) };
 }
 
-/** A copy of `data` the worker can own (inputs are often views into request bodies). */
-function ownedCopy(data: TensorData): { data: TensorData; transfer: ArrayBuffer | undefined } {
+/**
+ * `data` in a form the worker can own: itself when it spans its whole (non-shared) buffer,
+ * else a copy of the view (inputs of single requests are often views into request bodies,
+ * whose buffer may be Node's shared allocation pool: transferring it would detach other
+ * Buffers).
+ */
+export function transferable(data: TensorData): { data: TensorData; transfer: ArrayBuffer | undefined } {
   if (Array.isArray(data)) return { data, transfer: undefined };
+  const buf = data.buffer;
+  if (buf instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buf.byteLength) return { data, transfer: buf };
   const copy = data.slice() as typeof data;
   return { data: copy, transfer: copy.buffer as ArrayBuffer };
 }
@@ -135,7 +146,7 @@ export class WorkerModelSession implements ModelSession {
     const msgFeeds: Record<string, { type: OrtType; dims: readonly number[]; data: TensorData }> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, t] of Object.entries(feeds)) {
-      const owned = ownedCopy(t.data);
+      const owned = transferable(t.data);
       if (owned.transfer) transfer.push(owned.transfer);
       msgFeeds[name] = { type: t.type, dims: t.dims, data: owned.data };
     }

@@ -86,6 +86,8 @@ export const MODEL_PARAMETERS = {
   cuda_device_id: 'GPU index for this model (overrides --cuda-device-id)',
   warmup: '"1"/"0": run zero-data warm-up at load (default 1)',
   session_thread: '"auto", "worker" or "main": where the session runs (overrides --session-thread)',
+  'session.intra_op.allow_spinning': '"1"/"0": idle onnxruntime pool threads spin-wait (overrides --intra-op-spinning)',
+  batching_policy: '"work_conserving" or "triton": dynamic batching policy (overrides --batching-policy)',
 } as const;
 
 const ParametersSchema = z.record(z.string(), z.object({ string_value: z.string() }).strict())

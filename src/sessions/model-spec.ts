@@ -7,7 +7,7 @@
 import { datatypeFromTriton, tritonTypeOf, type Datatype } from '../execution/datatypes.js';
 import type { ProviderName, SessionSettings, TensorSignature } from '../execution/ort-session.js';
 import { PROVIDERS } from '../execution/ort-session.js';
-import type { BatchingSettings } from '../batching/policy.js';
+import { BATCHING_POLICIES, type BatchingPolicy, type BatchingSettings } from '../batching/policy.js';
 import type { ModelConfig, QueuePolicy, TensorConfig } from '../repository/model-config.js';
 import { QueuePolicySchema } from '../repository/model-config.js';
 import type { Postprocess } from '../postprocess/schema.js';
@@ -59,6 +59,8 @@ export interface ModelDefaults {
   readonly defaultMaxBatchSize: number;
   /** --strict-gpu: KIND_GPU without a usable GPU fails the load instead of falling back. */
   readonly strictGpu?: boolean;
+  /** The dynamic batching policy of models whose config sets no `batching_policy` parameter. */
+  readonly batchingPolicy?: BatchingPolicy;
 }
 
 /** The per-model session settings: agent defaults overridden by the config's `parameters`. */
@@ -106,9 +108,19 @@ export function sessionSettingsFor(config: ModelConfig, defaults: SessionSetting
     enableCpuMemArena: bool('enable_mem_arena', defaults.enableCpuMemArena),
     enableMemPattern: bool('enable_mem_pattern', defaults.enableMemPattern),
     thread: (thread as 'worker' | 'main' | 'auto' | undefined) ?? defaults.thread,
+    allowSpinning: bool('session.intra_op.allow_spinning', defaults.allowSpinning),
     // Triton: -1 = basic only, 1 = all (default), 0/2 map to extended here.
     graphOptimizationLevel: level === undefined ? defaults.graphOptimizationLevel : level === -1 ? 'basic' : level === 1 ? 'all' : 'extended',
   };
+}
+
+function batchingPolicyOf(config: ModelConfig, defaults: ModelDefaults, source: string): BatchingPolicy {
+  const v = config.parameters?.batching_policy?.string_value;
+  if (v === undefined) return defaults.batchingPolicy ?? 'work_conserving';
+  if (!BATCHING_POLICIES.includes(v as BatchingPolicy)) {
+    throw new Error(`${source}: parameter 'batching_policy' must be ${BATCHING_POLICIES.map((p) => `"${p}"`).join(' or ')}, got '${v}'`);
+  }
+  return v as BatchingPolicy;
 }
 
 function shapeText(s: readonly number[]): string {
@@ -275,6 +287,7 @@ export function completeModelSpec(
       maxBatchSize,
       preferredBatchSizes: db?.preferred_batch_size ?? [],
       maxQueueDelayMs: (db?.max_queue_delay_microseconds ?? 0) / 1000,
+      policy: batchingPolicyOf(config, defaults, source),
     },
     queuePolicy: db?.default_queue_policy ?? QueuePolicySchema.parse({}),
     priorityLevels: db?.priority_levels ?? 0,

@@ -7,10 +7,33 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
+/**
+ * Node timers have millisecond resolution (a 0.3 ms setTimeout fires after 1 ms or more), so
+ * waits under 1 ms are timed by checking the clock once per event-loop turn (setImmediate):
+ * I/O is still served between checks, and the loop polls instead of sleeping only for the
+ * sub-millisecond wait itself.
+ */
+function preciseWait(ms: number, fn: () => void): () => void {
+  const at = performance.now() + ms;
+  let cancelled = false;
+  let handle: NodeJS.Immediate;
+  const check = () => {
+    if (cancelled) return;
+    if (performance.now() >= at) fn();
+    else handle = setImmediate(check);
+  };
+  handle = setImmediate(check);
+  return () => {
+    cancelled = true;
+    clearImmediate(handle);
+  };
+}
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    if (ms < 1) return preciseWait(Math.max(0, ms), fn);
+    const t = setTimeout(fn, ms);
     return () => clearTimeout(t);
   },
 };

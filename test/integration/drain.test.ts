@@ -16,7 +16,9 @@ const request = (i: number) => ({ inputs: [{ name: 'INPUT0', shape: [1, 4], data
 function addModel(name: string, delayUs: number) {
   mkdirSync(path.join(repo, name, '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, name, '1', 'model.onnx'));
-  writeFileSync(path.join(repo, name, 'config.pbtxt'), `max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: ${delayUs} }\n`);
+  writeFileSync(path.join(repo, name, 'config.pbtxt'), `max_batch_size: 32\ndynamic_batching { preferred_batch_size: [ 32 ] max_queue_delay_microseconds: ${delayUs} }\n` +
+    // Triton's policy: these tests need requests held in the queue for the whole delay.
+    'parameters { key: "batching_policy" value: { string_value: "triton" } }\n');
 }
 
 async function queueDepth(url: string, model: string): Promise<number> {

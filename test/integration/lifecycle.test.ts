@@ -25,7 +25,7 @@ beforeAll(async () => {
   // A batching model with a long delay and a preferred size, so 8 concurrent requests form one batch.
   mkdirSync(path.join(repo, 'batched', '1'), { recursive: true });
   cpSync(path.join(repo, 'identity_fp32', '1', 'model.onnx'), path.join(repo, 'batched', '1', 'model.onnx'));
-  writeFileSync(path.join(repo, 'batched', 'config.pbtxt'), 'max_batch_size: 16\ndynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: 2000000 }\n');
+  writeFileSync(path.join(repo, 'batched', 'config.pbtxt'), 'max_batch_size: 16\ndynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: 2000000 }\nparameters { key: "batching_policy" value: { string_value: "triton" } }\n');
 });
 
 afterAll(async () => {

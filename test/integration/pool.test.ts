@@ -53,7 +53,9 @@ beforeAll(async () => {
   repo = await makeRepository();
   for (const n of ['mlp_a', 'mlp_b', 'mlp_c']) addModel(n, 'mlp', 'max_batch_size: 8\n');
   // Requests wait here up to 2 s for a batch of 16: long enough to observe them queued.
-  const slow = 'max_batch_size: 16\ndynamic_batching { preferred_batch_size: [ 16 ] max_queue_delay_microseconds: 2000000 %s }\n';
+  const slow = 'max_batch_size: 16\ndynamic_batching { preferred_batch_size: [ 16 ] max_queue_delay_microseconds: 2000000 %s }\n' +
+    // Triton's policy: the work-conserving default would run a lone request at once.
+    'parameters { key: "batching_policy" value: { string_value: "triton" } }\n';
   addModel('held', 'identity_fp32', slow.replace('%s', ''));
   addModel('small_queue', 'identity_fp32', slow.replace('%s', 'default_queue_policy { max_queue_size: 2 }'));
   addModel('deadline', 'identity_fp32', slow.replace('%s', 'default_queue_policy { default_timeout_microseconds: 100000 }'));

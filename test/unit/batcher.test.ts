@@ -60,8 +60,8 @@ describe('Batcher', () => {
     expect(reports.map((r) => r.rows)).toEqual([1, 4, 1]);
   });
 
-  it('waits for the queue delay on the fake clock, then dispatches', async () => {
-    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5 } });
+  it('waits for the queue delay on the fake clock, then dispatches (triton policy)', async () => {
+    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5, policy: 'triton' } });
     void enqueue(batcher, 1);
     clock.advance(2);
     void enqueue(batcher, 2);
@@ -70,6 +70,53 @@ describe('Batcher', () => {
     expect(runs).toHaveLength(0);
     clock.advance(0.1);
     expect(runs.map((r) => r.payloads)).toEqual([[1, 2]]);
+  });
+
+  it('work-conserving: a lone client (nothing else queued or running) never waits for the delay', async () => {
+    const { batcher, runs, clock, finish } = setup({ settings: { maxQueueDelayMs: 5 } });
+    for (let i = 0; i < 20; i++) {
+      const r = enqueue(batcher, i);
+      expect(runs).toHaveLength(i + 1);
+      await finish(i);
+      await r;
+      clock.advance(0.3);
+    }
+    expect(runs.every((r) => r.payloads.length === 1)).toBe(true);
+  });
+
+  it('work-conserving: while requests keep overlapping, a free slot waits for company, then dispatches when the stream pauses', async () => {
+    const { batcher, runs, clock, finish } = setup({ settings: { maxQueueDelayMs: 5, maxBatchSize: 64 } });
+    // Build up history: a busy model with arrivals every 0.1 ms.
+    void enqueue(batcher, 0);
+    for (let i = 1; i <= 20; i++) {
+      clock.advance(0.1);
+      void enqueue(batcher, i);
+    }
+    expect(runs).toHaveLength(1);
+    await finish(0);
+    // The slot is free, arrivals are recent and frequent: it waits rather than run 20 at once...
+    expect(runs).toHaveLength(1);
+    clock.advance(0.1);
+    void enqueue(batcher, 21);
+    expect(runs).toHaveLength(1);
+    // ...and once nothing has arrived for twice the recent gap (0.2 ms), it runs what it has,
+    // long before the 5 ms delay.
+    clock.advance(0.25);
+    expect(runs).toHaveLength(2);
+    expect(runs[1]!.payloads).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+  });
+
+  it('triton policy: the same stream waits out the whole delay, even on an idle model', async () => {
+    const { batcher, runs, clock } = setup({ settings: { maxQueueDelayMs: 5, maxBatchSize: 64, policy: 'triton' } });
+    void enqueue(batcher, 0);
+    for (let i = 1; i <= 20; i++) {
+      clock.advance(0.1);
+      void enqueue(batcher, i);
+    }
+    clock.advance(2.9);
+    expect(runs).toHaveLength(0);
+    clock.advance(0.1);
+    expect(runs.map((r) => r.payloads.length)).toEqual([21]);
   });
 
   it('does not merge different shapes', async () => {

@@ -1,5 +1,5 @@
 /**
- * POST /v2/models/{m}[/versions/{v}]/infer: decode (JSON or binary), check against the
+ * POST /v2/models/{m}[/versions/{v}]/infer: admit from the headers (admission.ts), decode (JSON or binary), check against the
  * model, queue on its batcher, encode the reply. A signal of the client's connection follows
  * the request into the queue, so a client that hangs up is dropped before it runs.
  */
@@ -9,14 +9,17 @@ import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-req
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
 import { clientGone, PIPELINE_INPUT, refuseWhileDraining, runInference, runPipelineV2 } from '../inference.js';
+import { admissionHook } from '../admission.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
 import { systemShmFor, writeShmOutputs } from '../../shm/index.js';
 
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
+  const onRequest = admissionHook(ctx);
   for (const path of modelPaths('/infer')) {
-    app.post<{ Params: { model: string; version?: string } }>(path, async (req, reply) => {
+    app.post<{ Params: { model: string; version?: string } }>(path, { onRequest }, async (req, reply) => {
+      // Admission ran from the headers (admission.ts); draining may have begun since.
       refuseWhileDraining(ctx);
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
       const pipe = ctx.models.pipeline(req.params.model);

@@ -1,0 +1,79 @@
+/**
+ * Admission before the body: an inference request that would be refused anyway is refused
+ * from its headers (route params + Content-Length), in an `onRequest` hook, before fastify
+ * reads, decompresses or decodes its body. Under overload a refusal then costs a routing
+ * step and a short reply instead of a full decode (the bench's overload scenario measures it).
+ *
+ * Refused here, with the same codes and messages as later in the pipeline:
+ * - the node is draining (503, Retry-After 5);
+ * - the model is unknown: neither loaded, nor in the repository, nor a pipeline (404);
+ * - the model's queue is full (max_queue_size, 429, Retry-After 1);
+ * - Content-Length is above --body-limit (413).
+ * Everything else (a model not loaded yet that a lazy load will bring, a version not ready)
+ * goes on to the route, which decides as before. The check is advisory for the queue: the
+ * batcher still enforces max_queue_size when the request reaches it.
+ *
+ * A refused body is left unread. Node discards what the client sends of it and keeps the
+ * connection when the body is small (≤ KEEP_ALIVE_BODY_BYTES: reading and dropping it costs
+ * less than a new connection); a larger one gets `Connection: close`, so the agent does not
+ * read megabytes only to drop them.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AgentError } from '../errors.js';
+import type { HttpContext } from './context.js';
+import { refuseWhileDraining } from './inference.js';
+
+/** Bodies up to this size are drained by Node after a refusal, and the connection is kept. */
+export const KEEP_ALIVE_BODY_BYTES = 64 * 1024;
+
+interface ModelRoute {
+  Params: { model: string; version?: string };
+}
+
+function contentLength(req: FastifyRequest): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/** Throws the refusal for a request that cannot be served, judged from its headers alone. */
+export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): void {
+  refuseWhileDraining(ctx);
+  if (length !== undefined && length > ctx.config.bodyLimit) {
+    throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
+  }
+  if (ctx.models.pipeline(model)) return;
+  if (ctx.models.status(model) === undefined) {
+    if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', `unknown model '${model}': it is not in the model repository`);
+    return;
+  }
+  let served;
+  try {
+    served = ctx.models.resolve(model);
+  } catch {
+    return; // not ready: the route gives the precise answer (or lazy-loads)
+  }
+  const max = served.spec.queuePolicy.max_queue_size;
+  if (max > 0 && served.queued >= max) {
+    // Counted like the batcher's own refusal (failure_reasons.REJECTED in the model's stats).
+    served.stats.requestFailed(0, 'REJECTED');
+    throw new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${max}); retry later`, { retryAfterSeconds: 1 });
+  }
+}
+
+/** The `onRequest` hook of the inference routes. */
+export function admissionHook(ctx: HttpContext) {
+  return async (req: FastifyRequest<ModelRoute>, reply: FastifyReply): Promise<void> => {
+    const length = contentLength(req);
+    try {
+      admitFromHeaders(ctx, req.params.model, length);
+    } catch (err) {
+      // Without a length (chunked) the size is unknown: do not read it either.
+      if (length === undefined ? req.headers['transfer-encoding'] !== undefined : length > KEEP_ALIVE_BODY_BYTES) {
+        reply.header('Connection', 'close');
+      }
+      throw err;
+    }
+  };
+}
