@@ -15,6 +15,7 @@ import type { ServedPipeline } from '../pipeline/served-pipeline.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
+import { sequenceParams } from '../sequences/parameters.js';
 
 export interface InferenceResult {
   readonly outputs: readonly { readonly tensor: HostTensor; readonly binary: boolean; readonly post: Postprocessed | undefined; readonly shm?: ShmPlace | undefined }[];
@@ -59,6 +60,7 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
     signal,
     timeoutMicroseconds: intParameter(decoded.parameters, 'timeout'),
     priority: intParameter(decoded.parameters, 'priority'),
+    sequence: sequenceParams(decoded.parameters),
   });
   return {
     outputs: prepared.outputs.map((o: PreparedOutput) => {

@@ -30,6 +30,7 @@ import { budgetFor, type Device, type MemoryProbe } from './memory.js';
 import { completeModelSpec, instanceCount, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
 import { ServedModel } from './served-model.js';
 import { planWarmup } from './warmup.js';
+import { loadInitialStates } from '../sequences/spec.js';
 import { placementWarnings } from '../repository/placement.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -538,6 +539,7 @@ export class ModelManager {
           logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
         }
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
+        loadInitialStates(spec.sequence, model.dir);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
         const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });

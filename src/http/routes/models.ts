@@ -93,6 +93,7 @@ export const modelRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
             evictions: status?.evictions ?? 0,
             queue_depth: m.queued,
             executing: m.executing,
+            ...(m.sequences ? { sequence_stats: m.sequences.snapshot() } : {}),
           };
         }),
       };
