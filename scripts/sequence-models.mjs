@@ -118,7 +118,7 @@ instance_group [
 /** The accumulator: implicit state, every control form, the oldest strategy; `idleUs` is max_sequence_idle_microseconds. */
 export function accumulatorConfig({ idleUs = 5_000_000, maxCandidates = 4, delayUs = 0, strategy = 'oldest' } = {}) {
   const strat = strategy === 'oldest'
-    ? `  oldest { max_candidate_sequences: ${maxCandidates} preferred_batch_size: [ 2, 4 ] max_queue_delay_microseconds: ${delayUs} }`
+    ? `  oldest { max_candidate_sequences: ${maxCandidates} preferred_batch_size: [ ${Math.min(2, maxCandidates)} ] max_queue_delay_microseconds: ${delayUs} }`
     : `  direct { max_queue_delay_microseconds: ${delayUs} }`;
   return `name: "sequence_accumulator"
 platform: "onnxruntime_onnx"
