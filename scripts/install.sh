@@ -353,6 +353,9 @@ EOF
 EnvironmentFile=$ENV_FILE
 Environment=NODE_ENV=production
 WorkingDirectory=$prefix
+# The node id lives here (systemd creates it for the agent user and sets \$STATE_DIRECTORY);
+# the working directory is read-only under ProtectSystem=strict.
+StateDirectory=gpu-agent/state
 EOF
   if [ -n "$modprobe" ]; then
     cat <<EOF
@@ -836,6 +839,7 @@ step "wait for $url (up to ${wait_timeout}s)"
 if [ "$dry" = 1 ]; then
   say "[dry-run] poll: curl -fsS --max-time 2 $url, every second, for up to ${wait_timeout}s; stop early if the service fails"
   say "[dry-run] on success: rm -rf $previous_dir; on failure: print systemctl status and the last 50 log lines, keep $previous_dir to roll back"
+  say "[dry-run] then poll $url?strict=true (every model READY) for up to ${wait_timeout}s; warn with the models not READY"
 else
   ready=0
   for _ in $(seq 1 "$wait_timeout"); do
@@ -854,6 +858,15 @@ else
   fi
   say "ready"
   run rm -rf "$previous_dir"
+  # Serving; now wait for the models too (strict readiness: every --load-models model READY).
+  # A model that cannot load is reported, not fatal: the others are served.
+  strict=0
+  for _ in $(seq 1 "$wait_timeout"); do
+    if curl -fsS --max-time 2 -o /dev/null "$url?strict=true" 2>/dev/null; then strict=1; break; fi
+    sleep 1
+  done
+  if [ "$strict" = 1 ]; then say "every model is loaded"
+  else warn "not every model is READY: $(curl -s --max-time 2 "$url?strict=true" 2>/dev/null) (see journalctl -u $SERVICE)"; fi
 fi
 
 case $host in

@@ -8,6 +8,7 @@ set -euo pipefail
 
 # "<command that proves it is installed> <debian package>" per line.
 WANTED=(
+  "setpriv util-linux"   # test/integration/operations.test.ts: the agent as a non-root user
 )
 
 missing=()

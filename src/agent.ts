@@ -22,6 +22,9 @@ import { ModelManager } from './sessions/model-manager.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { AGENT_VERSION } from './version.js';
+import { resolveStateDir } from './state/state-dir.js';
+import { ConfigError } from './config/load.js';
+import { drainControlOf } from './http/shutdown.js';
 
 export interface AgentDeps {
   readonly sessionFactory?: SessionFactory;
@@ -74,7 +77,10 @@ export class Agent {
       memory: deps.memory ?? this.memoryProbe(),
       onBatch: (model, version, rows) => this.metrics.observeBatch(model, version, rows),
       images: { queue: this.decodeQueue, maxPixels: config.maxImagePixels },
-      onStateChange: (c) => this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) }),
+      onStateChange: (c) => {
+        if (c.state === 'UNAVAILABLE') this.metrics.forget(c.model, c.version); // the series goes away
+        this.link?.sendEvent({ kind: 'model_state', model: c.model, version: String(c.version), state: c.state, ...(c.reason ? { reason: c.reason.slice(0, 4000) } : {}), ...(c.provider ? { provider: c.provider } : {}) });
+      },
       pool: {
         memoryBudget: config.memoryBudget,
         preload: config.preload,
@@ -133,7 +139,12 @@ export class Agent {
    * reports LOADING until it is READY (a slow model never blocks the others).
    */
   async start(options: { waitForModels?: boolean } = {}): Promise<void> {
-    await this.repository.list(); // fail fast on an unreadable repository
+    // Fail fast on an unreadable repository: a configuration error (one line, exit 2 in the CLI).
+    await this.repository.list().catch((err: unknown) => {
+      throw new ConfigError(err instanceof Error ? err.message : String(err));
+    });
+    // Fail fast too, before listening, on a state dir nobody can write (only the link needs it).
+    const stateDir = this.config.coordinatorUrl ? resolveStateDir(this.config.stateDir) : undefined;
     await this.telemetry.start(); // never throws: no GPU is an empty list and a reason
     const inv = this.telemetry.inventory();
     if (inv.reason) this.logger.info({ reason: inv.reason }, 'no GPU telemetry');
@@ -149,7 +160,7 @@ export class Agent {
       this.link = new CoordinatorLink({
         url: this.config.coordinatorUrl,
         token: this.config.coordinatorToken!,
-        nodeId: await loadOrCreateNodeId(this.config.stateDir),
+        nodeId: await loadOrCreateNodeId(stateDir!),
         agentVersion: AGENT_VERSION,
         controller: new AgentNodeController(this),
         logger: this.logger,
@@ -174,22 +185,27 @@ export class Agent {
   }
 
   /**
-   * Stop taking new inference (503 + Retry-After, readiness false); resolves when everything
-   * queued and running has finished. Models stay loaded; `uncordon()` takes work again.
+   * Stop taking new inference (503 + Retry-After, readiness false); resolves when every request
+   * accepted before it has been answered, in whatever phase it was (body, image decode, each
+   * pipeline stage, queue, run), and nothing is queued or running. Models stay loaded;
+   * `uncordon()` takes work again.
    */
   async drain(reason = 'draining'): Promise<void> {
     this.node.state = 'draining';
     this.node.reason = reason;
     this.link?.sendEvent({ kind: 'node_state', state: 'draining', reason });
+    if (this.server) await drainControlOf(this.server).whenNoneInFlight();
     await this.models.whenIdle();
   }
 
   /**
    * Graceful stop: drain for at most --shutdown-grace-ms, then fail what is still queued with
-   * a clear error, release the sessions and close the server.
+   * a clear error; release the sessions only once nothing accepted is left; close each
+   * connection after its last response (see http/shutdown.ts), then the server.
    */
   async close(): Promise<void> {
     const grace = this.config.shutdownGraceMs;
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace)));
     const timedOut = await Promise.race([this.drain('shutting down').then(() => false), expired]);
@@ -200,7 +216,13 @@ export class Agent {
     } else {
       await this.models.close();
     }
-    await this.server?.close();
+    if (this.server) {
+      // What is left of the grace, and at least 2 s for the answers just failed to be written.
+      const deadline = Math.max(started + grace, Date.now() + 2000);
+      const { destroyed } = await drainControlOf(this.server).closeConnections(deadline);
+      if (destroyed) this.logger.warn({ connections: destroyed }, 'connections still busy at the end of the grace period were closed');
+      await this.server.close();
+    }
     await this.telemetry.close();
     // Last, so the coordinator saw the draining heartbeats and the models going away.
     await this.link?.close();

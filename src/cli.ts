@@ -3,6 +3,9 @@
  * gpu-agent command line. `gpu-agent serve` starts the agent; options come from flags,
  * GPU_AGENT_* environment variables and an optional --config JSON file (see --help).
  */
+import './util/ort-env.js'; // first: onnxruntime's telemetry off unless --ort-telemetry
+import { logSink, useNonBlockingStdout } from './util/log-sink.js';
+import { applyOrtTelemetry } from './util/ort-env.js';
 import { Agent } from './agent.js';
 import { checkStartup, ConfigError, loadConfig, parseArgs } from './config/load.js';
 import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } from './config/schema.js';
@@ -33,6 +36,9 @@ function usage(): string {
   ].join('\n');
 }
 
+/** After SIGTERM, the process exits at the latest this long after --shutdown-grace-ms. */
+const EXIT_MARGIN_MS = 5000;
+
 async function serve(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv);
   if (args.help) {
@@ -43,21 +49,29 @@ async function serve(argv: readonly string[]): Promise<void> {
   const config = loadConfig(args);
   const refusal = checkStartup(config);
   if (refusal) throw new ConfigError(refusal);
+  applyOrtTelemetry(config.ortTelemetry);
   const agent = new Agent(config);
   let stopping = false;
+  // Logs are flushed for at most 1 s: a stdout nobody reads must not hold the exit (log-sink.ts).
+  const exit = (code: number) => void logSink().flush(1000).finally(() => process.exit(code));
   const stop = (signal: string) => {
     if (stopping) {
       agent.logger.warn({ signal }, 'second signal: aborting');
-      void agent.destroy().finally(() => process.exit(1));
+      void agent.destroy().finally(() => exit(1));
       return;
     }
     stopping = true;
     agent.logger.info({ signal }, 'draining and stopping');
+    // Whatever happens to the drain, the process is gone within the grace plus EXIT_MARGIN_MS.
+    setTimeout(() => {
+      agent.logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown did not finish in time: exiting');
+      exit(1);
+    }, config.shutdownGraceMs + EXIT_MARGIN_MS).unref();
     agent.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         agent.logger.error({ err }, 'error while stopping');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -67,17 +81,18 @@ async function serve(argv: readonly string[]): Promise<void> {
 }
 
 async function doctor(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, ['--json']);
+  const args = parseArgs(argv, ['--json', '--load']);
   if (args.help) {
-    console.log('gpu-agent doctor [--json] [serve options]: check this host for what the agent needs; exit 1 when it could not serve');
+    console.log('gpu-agent doctor [--json] [--load] [serve options]: check this host for what the agent needs; exit 1 when it could not serve\n' +
+      '  --load: also load every model as the agent would (sessions, warm-up); a model that cannot load is a FAIL');
     return;
   }
-  const { json, ...values } = args.values;
+  const { json, load, ...values } = args.values;
   const config = loadConfig({ ...args, values });
   const report = await runDoctor(config, {
     gpus: () => gpuCheck(config.nvidiaSmiPath),
     ...(config.coordinatorUrl ? { coordinator: () => coordinatorCheck(config.coordinatorUrl!, config.coordinatorToken ?? '') } : {}),
-  });
+  }, { load: Boolean(load) });
   if (json) console.log(JSON.stringify(report, null, 2));
   else console.log(`${formatChecks(report.checks)}\n\n${report.ok ? 'the agent can serve on this host' : 'the agent could NOT serve on this host: fix the FAIL lines'}`);
   process.exitCode = report.ok ? 0 : 1;
@@ -115,6 +130,7 @@ async function coordinator(argv: readonly string[]): Promise<void> {
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
+  useNonBlockingStdout();
   switch (command) {
     case 'serve':
       return serve(rest);

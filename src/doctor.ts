@@ -4,6 +4,7 @@
  * warning: the agent serves the others). Optional probes (GPU inventory, coordinator) are
  * injected by the caller.
  */
+import './util/ort-env.js'; // before onnxruntime-node: its telemetry off by default
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -13,6 +14,7 @@ import { checkStartup } from './config/load.js';
 import type { AgentConfig } from './config/schema.js';
 import { cudaProviderMissing, ortLibraryDir, type ProviderName } from './execution/ort-session.js';
 import { ModelRepository } from './repository/repository.js';
+import { loadChecks, whoAnswers } from './doctor-load.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -99,6 +101,14 @@ async function modelsCheck(dir: string): Promise<Check[]> {
   for (const m of models) {
     try {
       const { config } = await repo.readConfig(m);
+      if (config.platform === 'ocr_pipeline') {
+        const ocr = config.ocr!;
+        const stages = [ocr.detection.model, ...(ocr.direction.enabled ? [ocr.direction.model] : []), ocr.recognition.model];
+        const absent = stages.filter((st) => !repo.has(st));
+        if (absent.length) throw new Error(`pipeline stage model(s) ${absent.join(', ')} not in the repository`);
+        checks.push({ name: `model ${m.name}`, status: 'ok', detail: `pipeline of ${stages.join(' → ')}` });
+        continue;
+      }
       const versions = ModelRepository.servedVersions(m, config);
       if (versions.length === 0) throw new Error('no version folder matches the version policy');
       const missing = versions.filter((v) => !existsSync(ModelRepository.modelFile(m, v, config)));
@@ -111,16 +121,19 @@ async function modelsCheck(dir: string): Promise<Check[]> {
   return checks;
 }
 
-function portCheck(host: string, port: number): Promise<Check> {
-  return new Promise((resolve) => {
+async function portCheck(host: string, port: number, token: string | undefined): Promise<Check> {
+  const taken = await new Promise<string | undefined>((resolve) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      resolve({ name: 'port', status: 'fail', detail: `${host}:${port} is not available: ${err.code ?? err.message}`, fix: 'stop what uses the port or choose --port' }));
-    server.listen(port, host, () => server.close(() => resolve({ name: 'port', status: 'ok', detail: `${host}:${port} is free` })));
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen(port, host, () => server.close(() => resolve(undefined)));
   });
+  if (!taken) return { name: 'port', status: 'ok', detail: `${host}:${port} is free` };
+  const agent = taken === 'EADDRINUSE' ? await whoAnswers(host, port, token) : undefined;
+  if (agent) return { name: 'port', status: 'ok', detail: `${host}:${port} is in use: ${agent}` };
+  return { name: 'port', status: 'fail', detail: `${host}:${port} is not available: ${taken}`, fix: 'stop what uses the port or choose --port' };
 }
 
-export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}): Promise<{ ok: boolean; checks: Check[] }> {
+export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}, options: { load?: boolean } = {}): Promise<{ ok: boolean; checks: Check[] }> {
   const checks: Check[] = [nodeCheck()];
   checks.push({ name: 'onnxruntime', status: 'ok', detail: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}` });
   const providers = await Promise.all(config.providers.map((p) => providerCheck(p as ProviderName, config.cudaDeviceId)));
@@ -130,7 +143,8 @@ export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}):
   }
   if (probes.gpus) checks.push(await probes.gpus());
   checks.push(...(await modelsCheck(config.models)));
-  checks.push(await portCheck(config.host, config.port));
+  if (options.load) checks.push(...(await loadChecks(config)));
+  checks.push(await portCheck(config.host, config.port, config.apiToken));
   const refusal = checkStartup(config);
   checks.push(refusal
     ? { name: 'auth', status: 'fail', detail: refusal, fix: 'set --api-token (or GPU_AGENT_API_TOKEN)' }

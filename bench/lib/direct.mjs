@@ -3,6 +3,7 @@
 // the AgentConfig that its parseArgs + loadConfig make of the very argv and environment the agent
 // child gets. The bench's models set no per-model `parameters`, so no per-model override applies.
 import { createRequire } from 'node:module';
+import '../../dist/src/util/ort-env.js'; // onnxruntime's telemetry off, as in the agent
 import * as ort from 'onnxruntime-node';
 import { loadConfig, parseArgs } from '../../dist/src/index.js';
 import { sessionDefaults } from '../../dist/src/agent.js';

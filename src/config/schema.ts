@@ -42,6 +42,18 @@ export const ConfigSchema = z.object({
     .describe('explicit: the load/unload API works; none: models are fixed at start (Triton\'s modes)'),
   loadModels: list(z.string()).default(['*'])
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
+  requestTimeoutMs: int(0).default(300_000)
+    .describe('the whole request (headers and body) must arrive within this, else 408 and the connection closes (0 = no limit); 300 s fits a 64 MiB body at ~2 Mbit/s'),
+  headersTimeoutMs: int(1).default(30_000)
+    .describe('the request line and headers must arrive within this, else 408 (slow-header attacks)'),
+  keepAliveTimeoutMs: int(1).default(72_000)
+    .describe('idle keep-alive connections close after this; above the 60 s idle timeout of common load balancers'),
+  maxConnections: int(1).default(4096)
+    .describe('concurrent HTTP connections; connections above it are closed when accepted'),
+  strictReadiness: bool.default(false)
+    .describe("/v2/health/ready is true only once every model of --load-models and --preload is READY (Triton's strict readiness); otherwise it only means not draining"),
+  ortTelemetry: bool.default(false)
+    .describe("let onnxruntime keep and upload its own usage telemetry (Microsoft's; off: ORT_DISABLE_TELEMETRY=1 is set before it loads)"),
   shutdownGraceMs: int(0).default(30_000)
     .describe('on SIGTERM/drain: how long queued and running requests may take to finish before they fail'),
   maxImagePixels: int(1).default(40_000_000)
@@ -59,7 +71,8 @@ export const ConfigSchema = z.object({
     .describe('HTTP URL the coordinator and clients should use to reach this agent (default: the listening address)'),
   labels: list(z.string().regex(/^[^=,\s]+=[^,]*$/, 'labels are key=value pairs, e.g. zone=eu-1,gpu=h100')).default([])
     .describe('labels sent to the coordinator, comma-separated key=value'),
-  stateDir: z.string().min(1).default('.gpu-agent').describe('folder for the node id (kept across restarts)'),
+  stateDir: z.string().min(1).optional()
+    .describe('folder for the node id, kept across restarts (default: $STATE_DIRECTORY under systemd, /var/lib/gpu-agent when writable, else $XDG_STATE_HOME/gpu-agent or ~/.local/state/gpu-agent)'),
   heartbeatIntervalMs: int(100).default(5000).describe('heartbeat interval to the coordinator'),
   memoryBudget: z.union([z.literal('auto'), z.number().int().positive(), z.string()])
     .transform((v, ctx) => {
@@ -101,6 +114,9 @@ export const ConfigSchema = z.object({
     .describe('max_batch_size given to batchable models whose config sets none'),
 }).strict().superRefine((c, ctx) => {
   if (c.providers.length === 0) ctx.addIssue({ code: 'custom', path: ['providers'], message: 'name at least one provider, e.g. --providers cpu' });
+  if (c.requestTimeoutMs > 0 && c.headersTimeoutMs > c.requestTimeoutMs) {
+    ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: `must not exceed --request-timeout-ms (${c.requestTimeoutMs}); lower it or raise --request-timeout-ms` });
+  }
 });
 
 export type AgentConfig = Readonly<z.output<typeof ConfigSchema>>;
@@ -120,7 +136,7 @@ export function envOf(key: string): string {
 
 /** Keys whose flag takes no value (`--insecure` means true). */
 export function isBooleanKey(key: string): boolean {
-  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad'].includes(key);
+  return ['insecure', 'cpuMemArena', 'memPattern', 'lazyLoad', 'strictReadiness', 'ortTelemetry'].includes(key);
 }
 
 export function describeKey(key: ConfigKey): string {

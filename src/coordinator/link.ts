@@ -7,8 +7,10 @@
  * - Nothing here throws into the agent once constructed: every failure (coordinator down, a
  *   refused token, a malformed message, a controller that throws) is logged and handled. HTTP
  *   serving never depends on the link.
- * - Reconnects use full-jitter exponential backoff ({@link backoffDelay}: base 1 s, cap 30 s);
- *   the attempt counter resets once a connection stayed registered for `stableAfterMs`.
+ * - Reconnects use full-jitter exponential backoff ({@link reconnectDelay}: base 0.5 s, cap 4 s
+ *   for the first minute of a disconnection, 30 s after). A registration proves the coordinator
+ *   reachable, so it resets the attempt counter: a coordinator restart costs each node one short
+ *   jittered wait, not the tail of the last outage (docs/coordinator-protocol.md, "Reconnecting").
  * - A refusal (close 4001 invalid token, 4003 unsupported version, 4004 superseded, or HTTP
  *   401/403 on the upgrade) cannot be fixed by retrying fast: the link logs an error and retries
  *   only every `refusedRetryMs` (default 60 s, with jitter between half and all of it), so a
@@ -99,9 +101,22 @@ export interface NodeController {
 export interface BackoffSettings {
   readonly baseMs: number;
   readonly capMs: number;
+  /** The cap while the node has been disconnected for less than `fastWindowMs`. */
+  readonly fastCapMs?: number;
+  readonly fastWindowMs?: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 1_000, capMs: 30_000 };
+export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 500, capMs: 30_000, fastCapMs: 4_000, fastWindowMs: 60_000 };
+
+/**
+ * The wait before the next reconnect: {@link backoffDelay}, with the cap lowered to
+ * `fastCapMs` while the node has been disconnected for less than `fastWindowMs` (a restart or
+ * a short outage is found within seconds; a long one is polled slowly). Pure.
+ */
+export function reconnectDelay(attempt: number, disconnectedForMs: number, rng: () => number, settings: BackoffSettings = DEFAULT_BACKOFF): number {
+  const fast = settings.fastCapMs !== undefined && disconnectedForMs < (settings.fastWindowMs ?? 0);
+  return backoffDelay(attempt, rng, fast ? { baseMs: settings.baseMs, capMs: Math.min(settings.capMs, settings.fastCapMs!) } : settings);
+}
 
 /**
  * Full-jitter exponential backoff: a delay drawn uniformly from [0, min(cap, base × 2^attempt)]
@@ -184,10 +199,8 @@ export interface CoordinatorLinkOptions {
   readonly logger: Logger;
   /** Default 5000; the coordinator's `registered.heartbeatIntervalMs` overrides it. */
   readonly heartbeatIntervalMs?: number;
-  /** Default { baseMs: 1000, capMs: 30000 }. */
+  /** Default {@link DEFAULT_BACKOFF}. */
   readonly backoff?: Partial<BackoffSettings>;
-  /** A registered connection that lasted this long resets the backoff. Default 10000. */
-  readonly stableAfterMs?: number;
   /** Retry interval after a refusal (bad token, unsupported version, superseded). Default 60000. */
   readonly refusedRetryMs?: number;
   /** WebSocket ping interval, and the deadline for its pong. Default 15000. */
@@ -229,7 +242,6 @@ export class CoordinatorLink {
   private readonly rng: () => number;
   private readonly clock: Clock;
   private readonly backoff: BackoffSettings;
-  private readonly stableAfterMs: number;
   private readonly refusedRetryMs: number;
   private readonly pingIntervalMs: number;
   private readonly registerTimeoutMs: number;
@@ -240,6 +252,8 @@ export class CoordinatorLink {
   private state: LinkState = 'idle';
   private conn: Connection | undefined;
   private attempt = 0;
+  /** Since when the node has had no registered connection (start, or the loss of the last one). */
+  private disconnectedSince = 0;
   private connectAttempts = 0;
   private registrations = 0;
   private seq = 0;
@@ -271,7 +285,6 @@ export class CoordinatorLink {
     this.rng = opts.rng ?? Math.random;
     this.clock = opts.clock ?? systemClock;
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
-    this.stableAfterMs = opts.stableAfterMs ?? 10_000;
     this.refusedRetryMs = opts.refusedRetryMs ?? 60_000;
     this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
     this.registerTimeoutMs = opts.registerTimeoutMs ?? 10_000;
@@ -284,6 +297,7 @@ export class CoordinatorLink {
     if (this.closed || this.state !== 'idle') return;
     this.log.info({ url: this.opts.url, nodeId: this.nodeId, sessionId: this.sessionId }, 'connecting to the coordinator');
     this.scheduleHeartbeat();
+    this.disconnectedSince = this.clock.now();
     this.connect();
   }
 
@@ -482,6 +496,7 @@ export class CoordinatorLink {
     }
     conn.registered = true;
     conn.registeredAt = this.clock.now();
+    this.attempt = 0; // the coordinator is reachable: the next loss starts the backoff afresh
     conn.cancelRegister?.();
     conn.cancelRegister = undefined;
     if (m.nodeId !== this.nodeId || m.sessionId !== this.sessionId) {
@@ -513,7 +528,7 @@ export class CoordinatorLink {
     if (conn !== this.conn) return;
     this.conn = undefined;
     if (this.closed) return;
-    if (conn.registered && this.clock.now() - conn.registeredAt >= this.stableAfterMs) this.attempt = 0;
+    if (conn.registered) this.disconnectedSince = this.clock.now();
     const why = conn.httpStatus
       ? `HTTP ${conn.httpStatus} on the upgrade`
       : code === 1006
@@ -537,7 +552,7 @@ export class CoordinatorLink {
   }
 
   private retryAfterFailure(wasRegistered: boolean, why = this.lastError): void {
-    const delay = backoffDelay(this.attempt, this.rng, this.backoff);
+    const delay = reconnectDelay(this.attempt, this.clock.now() - this.disconnectedSince, this.rng, this.backoff);
     this.attempt++;
     this.state = 'backoff';
     this.log.warn(

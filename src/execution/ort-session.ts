@@ -4,6 +4,7 @@
  * model, and the next provider is tried. Everything hardware-bound sits behind
  * `SessionFactory`, so the rest of the agent can be tested with the real CPU provider.
  */
+import '../util/ort-env.js'; // before onnxruntime-node: its telemetry off by default
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';

@@ -3,7 +3,7 @@
  * listens, so tests can bind port 0 and the agent decides when. Every error leaves through
  * one handler as `{"error": "..."}` with the status of its code (see errors.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { AgentError, isAgentError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
@@ -15,17 +15,24 @@ import { predictRoutes } from './routes/predict.js';
 import { repositoryRoutes } from './routes/repository.js';
 import { loggingRoutes } from './routes/logging.js';
 import { sharedMemoryRoutes } from './routes/shared-memory.js';
+import { installDrainControl } from './shutdown.js';
+import { limitConnections, timeoutOptions } from './timeouts.js';
 
 /** Endpoints open without a token: probes must work before anyone has one. */
 const PUBLIC_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
 let requestCounter = 0;
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7));
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+/**
+ * `Authorization: Bearer <token>`, the scheme case-insensitive (RFC 9110 §11.1). Both sides
+ * are hashed first so the comparison takes the same time whatever the given length.
+ */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = header === undefined ? null : /^bearer +(\S+) *$/i.exec(header);
+  if (!m) return false;
+  const given = createHash('sha256').update(m[1]!).digest();
+  const want = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, want);
 }
 
 /** Map any error to a status and a message a client can act on. */
@@ -50,9 +57,14 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
     bodyLimit: ctx.config.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => `r${(++requestCounter).toString(36)}`,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
+    // Draining and closing are ours (shutdown.ts): the agent's own 503, and no connection cut
+    // while a request may be on it.
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    ...timeoutOptions(ctx.config),
   });
+  limitConnections(app.server, ctx.config.maxConnections, logger);
+  installDrainControl(app, ctx.node);
 
   // Raw bytes for every content type, including none (see body.ts).
   app.removeAllContentTypeParsers();

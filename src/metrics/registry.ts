@@ -2,6 +2,8 @@
  * Prometheus metrics (prom-client), with Triton's names where Triton has one, so existing
  * dashboards work. Model counters are read from each model's statistics when scraped (no
  * work on the request path); the batch-size histogram is observed where a batch completes.
+ * A reload continues the statistics of the version it replaces, so every counter of a series
+ * only resets when the series goes away (unload: `forget`).
  * Every instrument is declared here.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -140,6 +142,15 @@ export class AgentMetrics {
     });
     new Gauge({ name: 'gpu_agent_build_info', help: 'Agent build information', labelNames: ['version', 'node', 'onnxruntime'], registers: [r] })
       .set({ version: AGENT_VERSION, node: process.version, onnxruntime: ort.env.versions.common }, 1);
+  }
+
+  /**
+   * A model version went away (unloaded, evicted, failed): its series go too, so that a later
+   * load starts every counter of it at 0 together (the model counters come from its new
+   * statistics; the histogram is the only one kept here).
+   */
+  forget(model: string, version: number): void {
+    this.batchSize.remove({ model, version: String(version) });
   }
 
   /** Called where a batch completes. */

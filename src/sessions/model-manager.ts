@@ -122,6 +122,10 @@ export class ModelManager {
   private readonly models = new Map<string, ModelEntry>();
   private readonly lazyLoads = new Map<string, Promise<void>>();
   private readonly pipelines = new Map<string, ServedPipeline>();
+  /** Loads in progress (start, API, lazy, reload): a request for a LOADING model waits for them. */
+  private readonly pendingLoads = new Map<string, Promise<void>>();
+  /** The models --load-models/--preload name, once the startup list is known (strict readiness). */
+  private startupNames: readonly string[] | undefined;
   /** Tail of the chain that serialises session creation + warm-up across models. */
   private measureLock: Promise<unknown> = Promise.resolve();
   private cancelSweep: (() => void) | undefined;
@@ -147,13 +151,47 @@ export class ModelManager {
     const listed = names.includes('*') ? (await this.deps.repository.list()).map((m) => m.name) : [...names];
     // Preloaded models first: they are pinned, so the budget is spent on them before the rest.
     const all = [...new Set([...this.deps.pool.preload, ...listed])];
+    this.startupNames = all;
     await Promise.all(all.map((name) => this.load(name).catch(() => undefined)));
   }
 
   /** Load (or reload) a model; resolves when its served versions are READY, rejects with why not. */
   load(name: string, configOverride?: unknown): Promise<void> {
     if (this.closed) return Promise.reject(new AgentError('UNAVAILABLE', 'the agent is shutting down'));
-    return this.serialised(name, () => this.doLoad(name, configOverride));
+    const run = this.serialised(name, () => this.doLoad(name, configOverride));
+    const tracked = run.catch(() => undefined).finally(() => {
+      if (this.pendingLoads.get(name) === tracked) this.pendingLoads.delete(name);
+    });
+    this.pendingLoads.set(name, tracked);
+    return run;
+  }
+
+  /** Resolves once no load of `name` is in progress (never rejects). */
+  async loadsSettled(name: string): Promise<void> {
+    for (let p = this.pendingLoads.get(name); p; p = this.pendingLoads.get(name)) await p;
+  }
+
+  /**
+   * Strict readiness (Triton's): every model --load-models/--preload named is READY (a
+   * pipeline: loaded). `pending` lists the others with their state.
+   */
+  startupReadiness(): { ready: boolean; pending: string[] } {
+    if (!this.startupNames) return { ready: false, pending: ['(the startup list is being read)'] };
+    const pending: string[] = [];
+    for (const name of this.startupNames) {
+      if (this.pipelines.has(name)) continue;
+      const e = this.models.get(name);
+      const versions = e ? [...e.versions.values()] : [];
+      if (versions.some((v) => v.state === 'READY')) continue;
+      pending.push(`${name}: ${e?.failure ? `UNAVAILABLE: ${e.failure}` : versions.map((v) => (v.reason ? `${v.state}: ${v.reason}` : v.state)).join(', ') || 'LOADING'}`);
+    }
+    return { ready: pending.length === 0, pending };
+  }
+
+  /** The pipeline of that name, once any load of it in progress has finished. */
+  async pipelineWhenLoaded(name: string): Promise<ServedPipeline | undefined> {
+    if (this.pendingLoads.has(name)) await this.loadsSettled(name);
+    return this.pipelines.get(name);
   }
 
   /** Unload every version of a model, after its queued and running requests finish. */
@@ -169,6 +207,11 @@ export class ModelManager {
     try {
       return this.resolve(name, version);
     } catch (err) {
+      // LOADING (at start, a reload, another request's lazy load): wait for it, then answer.
+      if (this.pendingLoads.has(name)) {
+        await this.loadsSettled(name);
+        return this.acquire(name, version);
+      }
       if (!this.shouldLazyLoad(name)) throw err;
     }
     let pending = this.lazyLoads.get(name);
@@ -542,7 +585,7 @@ export class ModelManager {
         loadInitialStates(spec.sequence, model.dir);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
-        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)) });
+        const m = new ServedModel({ spec, sessions, fallbacks, clock, dictionaries, onBatch: onBatch && ((rows) => onBatch(model.name, version, rows)), stats: reloading?.stats });
         m.warnings.push(...placementWarnings(config, m, defaults.strictGpu ?? false));
         await m.warmUp(await planWarmup(spec, model.dir));
         for (const w of m.warnings) logger.warn({ model: model.name, version }, w);

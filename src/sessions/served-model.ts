@@ -47,6 +47,11 @@ export interface ServedModelInit {
   readonly dictionaries?: ReadonlyMap<string, readonly string[]>;
   /** Called where each batch completes (for the batch-size histogram). */
   readonly onBatch?: ((rows: number) => void) | undefined;
+  /**
+   * The statistics to continue (a reload of the same version): its counters are one series to
+   * Prometheus, which may reset only when the series goes away (an unload).
+   */
+  readonly stats?: ModelStats | undefined;
 }
 
 function failureReason(err: unknown): FailureReason {
@@ -68,7 +73,7 @@ function failureReason(err: unknown): FailureReason {
 
 export class ServedModel {
   readonly spec: ModelSpec;
-  readonly stats = new ModelStats();
+  readonly stats: ModelStats;
   readonly provider: ProviderName;
   readonly fallbacks: readonly ProviderFailure[];
   readonly dictionaries: ReadonlyMap<string, readonly string[]>;
@@ -92,6 +97,7 @@ export class ServedModel {
 
   constructor(init: ServedModelInit) {
     this.spec = init.spec;
+    this.stats = init.stats ?? new ModelStats();
     this.sessions = init.sessions;
     this.idleSessions = [...init.sessions];
     this.provider = init.sessions[0]!.provider;

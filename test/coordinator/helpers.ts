@@ -120,7 +120,6 @@ export function fastLinkOptions(
     logger: silentLogger,
     heartbeatIntervalMs: 100,
     backoff: { baseMs: 20, capMs: 200 },
-    stableAfterMs: 500,
     refusedRetryMs: 60_000,
     pingIntervalMs: 1_000,
     registerTimeoutMs: 2_000,

@@ -74,8 +74,7 @@ function setup(overrides: Parameters<typeof fastLinkOptions>[2] = {}) {
       WebSocket: Fake as unknown as typeof WebSocket,
       clock,
       rng: () => 0.5,
-      backoff: { baseMs: 1_000, capMs: 30_000 },
-      stableAfterMs: 10_000,
+      backoff: { baseMs: 1_000, capMs: 30_000, fastCapMs: 4_000, fastWindowMs: 60_000 },
       refusedRetryMs: 60_000,
       pingIntervalMs: 15_000,
       registerTimeoutMs: 10_000,
@@ -109,31 +108,39 @@ function setup(overrides: Parameters<typeof fastLinkOptions>[2] = {}) {
 }
 
 describe('reconnect schedule (fake clock, rng = 0.5)', () => {
-  it('follows full-jitter exponential backoff up to the cap', async () => {
+  it('follows full-jitter exponential backoff: the fast cap for the first minute, the long cap after', async () => {
     const { sockets, nextAttempt, last, link } = setup();
     expect(sockets).toHaveLength(1);
     expect(sockets[0]!.options.headers).toEqual({ authorization: 'Bearer test-token-123456' });
     const delays: number[] = [];
-    for (let i = 0; i < 8; i++) {
+    let waited = 0;
+    while (waited < 60_000) {
       last().drop(1006);
-      delays.push(await nextAttempt());
+      const d = await nextAttempt();
+      delays.push(d);
+      waited += d;
     }
-    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000, 15_000]);
+    expect(delays.slice(0, 5)).toEqual([500, 1_000, 2_000, 2_000, 2_000]); // ceilings 1, 2, 4 s, then the 4 s fast cap
+    expect(Math.max(...delays)).toBe(2_000);
+    for (const expected of [15_000, 15_000]) { // disconnected for a minute: the 30 s cap
+      last().drop(1006);
+      expect(await nextAttempt()).toBe(expected);
+    }
     link.destroy();
   });
 
-  it('resets the backoff after a connection stayed registered for stableAfterMs, not before', async () => {
-    const { nextAttempt, last, register, clock, link } = setup();
-    for (let i = 0; i < 3; i++) {
+  it('a registration resets the backoff at once, however short the connection was', async () => {
+    const { nextAttempt, last, register, link } = setup();
+    for (let i = 0; i < 6; i++) {
       last().drop(1006);
       await nextAttempt();
     }
-    await register();
-    clock.advance(9_000); // up, but not yet stable
+    await register(); // a coordinator restart: up again for a moment only
     last().drop(1006);
-    expect(await nextAttempt()).toBe(4_000); // 500, 1000, 2000 spent: the 4th failure in a row
+    expect(await nextAttempt()).toBe(500); // not the 7th failure in a row: it was reachable
+    last().drop(1006);
+    expect(await nextAttempt()).toBe(1_000);
     await register();
-    clock.advance(10_000);
     last().drop(1001, 'coordinator shutting down');
     expect(await nextAttempt()).toBe(500);
     expect(link.status().registrations).toBe(2);

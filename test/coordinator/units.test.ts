@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, DEFAULT_BACKOFF, DropOldestBuffer } from '../../src/coordinator/link.js';
+import { backoffDelay, DEFAULT_BACKOFF, DropOldestBuffer, reconnectDelay } from '../../src/coordinator/link.js';
 import { loadOrCreateNodeId, NODE_ID_FILE } from '../../src/coordinator/node-id.js';
 import { ID_PATTERN } from '../../src/coordinator/protocol.js';
 import { ThroughputMeter } from '../../src/coordinator/throughput.js';
@@ -14,47 +14,56 @@ import { FakeClock } from '../../src/util/clock.js';
 
 const fixed = (v: number) => () => v;
 const ALMOST_ONE = 1 - Number.EPSILON;
+/** base 1 s, cap 30 s: the plain exponential schedule the backoffDelay cases below use. */
+const S = { baseMs: 1_000, capMs: 30_000 };
 
 describe('backoffDelay', () => {
-  it('defaults to base 1 s and cap 30 s', () => {
-    expect(DEFAULT_BACKOFF).toEqual({ baseMs: 1_000, capMs: 30_000 });
+  it('defaults to base 0.5 s, a 4 s cap for the first minute of a disconnection, 30 s after', () => {
+    expect(DEFAULT_BACKOFF).toEqual({ baseMs: 500, capMs: 30_000, fastCapMs: 4_000, fastWindowMs: 60_000 });
+  });
+
+  it('reconnectDelay: the fast cap while disconnected for less than the window, the long cap after', () => {
+    const top = (a: number, away: number) => reconnectDelay(a, away, fixed(ALMOST_ONE));
+    expect([0, 1, 2, 3, 4, 10].map((a) => top(a, 1_000))).toEqual([499, 999, 1_999, 3_999, 3_999, 3_999]);
+    expect([0, 1, 2, 3, 4, 10].map((a) => top(a, 60_000))).toEqual([499, 999, 1_999, 3_999, 7_999, 29_999]);
+    expect(reconnectDelay(10, 5_000, fixed(0))).toBe(0);
   });
 
   it('draws from [0, min(cap, base·2^attempt)]: the ceiling doubles per attempt', () => {
-    const ceilings = [0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, fixed(ALMOST_ONE)));
+    const ceilings = [0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, fixed(ALMOST_ONE), S));
     expect(ceilings).toEqual([999, 1_999, 3_999, 7_999, 15_999, 29_999]);
-    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, fixed(0)))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, fixed(0), S))).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
   it('is capped, also for huge, infinite or fractional attempts', () => {
     for (const a of [5, 6, 10, 100, 1_000, 1e9, Number.POSITIVE_INFINITY]) {
-      const d = backoffDelay(a, fixed(ALMOST_ONE));
+      const d = backoffDelay(a, fixed(ALMOST_ONE), S);
       expect(d).toBeLessThanOrEqual(30_000);
       expect(d).toBeGreaterThan(29_000);
     }
-    expect(backoffDelay(2.7, fixed(0.5))).toBe(2_000);
+    expect(backoffDelay(2.7, fixed(0.5), S)).toBe(2_000);
   });
 
   it('treats negative and NaN attempts as the first', () => {
-    expect(backoffDelay(-3, fixed(0.5))).toBe(500);
-    expect(backoffDelay(Number.NaN, fixed(0.5))).toBe(500);
+    expect(backoffDelay(-3, fixed(0.5), S)).toBe(500);
+    expect(backoffDelay(Number.NaN, fixed(0.5), S)).toBe(500);
   });
 
   it('uses full jitter: the delay is the rng fraction of the ceiling', () => {
-    expect(backoffDelay(3, fixed(0.25))).toBe(2_000);
-    expect(backoffDelay(3, fixed(0.5))).toBe(4_000);
-    expect(backoffDelay(10, fixed(0.1))).toBe(3_000);
+    expect(backoffDelay(3, fixed(0.25), S)).toBe(2_000);
+    expect(backoffDelay(3, fixed(0.5), S)).toBe(4_000);
+    expect(backoffDelay(10, fixed(0.1), S)).toBe(3_000);
     const values = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-    const delays = values.map((v) => backoffDelay(4, fixed(v)));
+    const delays = values.map((v) => backoffDelay(4, fixed(v), S));
     expect(new Set(delays).size).toBe(values.length); // spread over the whole range, not clustered at the ceiling
     expect(Math.min(...delays)).toBe(0);
   });
 
   it('is pure and clamps a misbehaving rng into range', () => {
-    expect(backoffDelay(2, fixed(0.3))).toBe(backoffDelay(2, fixed(0.3)));
-    expect(backoffDelay(2, fixed(7))).toBe(4_000);
-    expect(backoffDelay(2, fixed(-1))).toBe(0);
-    expect(backoffDelay(2, fixed(Number.NaN))).toBe(0);
+    expect(backoffDelay(2, fixed(0.3), S)).toBe(backoffDelay(2, fixed(0.3), S));
+    expect(backoffDelay(2, fixed(7), S)).toBe(4_000);
+    expect(backoffDelay(2, fixed(-1), S)).toBe(0);
+    expect(backoffDelay(2, fixed(Number.NaN), S)).toBe(0);
   });
 
   it('honours custom settings', () => {

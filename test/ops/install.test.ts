@@ -129,7 +129,7 @@ describe('install.sh --dry-run (no GPU)', () => {
     const unit = writtenFile(plan.stdout, '/etc/systemd/system/gpu-agent.service').split('\n');
     for (const line of ['Restart=on-failure', 'TimeoutStopSec=40', 'KillSignal=SIGTERM', 'User=gpu-agent',
       'EnvironmentFile=/etc/gpu-agent/agent.env', 'WorkingDirectory=/opt/gpu-agent', 'NoNewPrivileges=yes',
-      'ProtectSystem=strict', 'ReadWritePaths=/var/lib/gpu-agent', 'RestartPreventExitStatus=2',
+      'ProtectSystem=strict', 'ReadWritePaths=/var/lib/gpu-agent', 'StateDirectory=gpu-agent/state', 'RestartPreventExitStatus=2',
       'CapabilityBoundingSet=', 'WantedBy=multi-user.target']) {
       expect(unit).toContain(line);
     }

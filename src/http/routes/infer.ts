@@ -8,7 +8,7 @@ import { invalid } from '../../errors.js';
 import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-request.js';
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
-import { clientGone, PIPELINE_INPUT, refuseWhileDraining, runInference, runPipelineV2 } from '../inference.js';
+import { clientGone, PIPELINE_INPUT, runInference, runPipelineV2 } from '../inference.js';
 import { admissionHook } from '../admission.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
@@ -19,10 +19,8 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
   const onRequest = admissionHook(ctx);
   for (const path of modelPaths('/infer')) {
     app.post<{ Params: { model: string; version?: string } }>(path, { onRequest }, async (req, reply) => {
-      // Admission ran from the headers (admission.ts); draining may have begun since.
-      refuseWhileDraining(ctx);
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
-      const pipe = ctx.models.pipeline(req.params.model);
+      const pipe = await ctx.models.pipelineWhenLoaded(req.params.model);
       if (pipe) {
         if (headerLength === 0) throw invalid(`pipeline '${pipe.name}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
         const decoded = decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);

@@ -9,7 +9,7 @@ import { AgentError, invalid } from '../../errors.js';
 import { jsonDataOf } from '../../protocol/encode-response.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
-import { clientGone, refuseWhileDraining, runInference } from '../inference.js';
+import { clientGone, runInference } from '../inference.js';
 import { uploadedFile } from '../multipart.js';
 
 function imageFrom(body: Buffer, contentType: string): Buffer {
@@ -21,10 +21,9 @@ function imageFrom(body: Buffer, contentType: string): Buffer {
 
 export const predictRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (req, reply) => {
-    refuseWhileDraining(ctx);
     const image = imageFrom(await decodedBody(req, ctx.config.bodyLimit), req.headers['content-type'] ?? '');
     const name = req.params.model;
-    const pipe = ctx.models.pipeline(name);
+    const pipe = await ctx.models.pipelineWhenLoaded(name);
     if (pipe) {
       const lines = await pipe.run(image, 0);
       return { model: name, text: lines.map((l) => l.text).join('\n'), lines };

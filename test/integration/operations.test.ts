@@ -1,0 +1,248 @@
+/**
+ * The operator's side of the agent, on the real CLI: HTTP timeouts and the connection cap,
+ * where the state lives (as a non-root user in a read-only working directory), onnxruntime's
+ * telemetry, the bearer scheme, and configuration errors on one line.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/server.js';
+import { createLogger } from '../../src/util/logger.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const CLI = path.join(ROOT, 'dist/src/cli.js');
+const MODELS = path.join(ROOT, 'models'); // world-readable: the non-root runs read it
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+function serve(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] } = {}): Promise<Served> {
+  const argv = [...(opts.prefix ?? []), process.execPath, CLI, 'serve', '--models', MODELS, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({ child, url: m[1]!, out: () => out, exited });
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    void exited.then((code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+}
+
+async function stop(s: Served): Promise<number | null> {
+  s.child.kill('SIGTERM');
+  return s.exited;
+}
+
+async function waitReady(url: string, model: string) {
+  for (let i = 0; i < 400; i++) {
+    if ((await fetch(`${url}/v2/models/${model}/ready`).catch(() => undefined))?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${model} never became ready`);
+}
+
+/** Raw socket: what the server sends back, until it closes the connection. */
+function rawExchange(url: string, send: (sock: net.Socket) => void): Promise<{ data: string; closed: boolean }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const sock = net.connect(Number(port), hostname, () => send(sock));
+    let data = '';
+    sock.on('data', (d) => (data += d.toString()));
+    sock.on('error', () => undefined);
+    sock.on('close', () => resolve({ data, closed: true }));
+  });
+}
+
+const addSub = JSON.stringify({
+  inputs: [
+    { name: 'INPUT0', shape: [1, 16], datatype: 'FP32', data: Array(16).fill(2) },
+    { name: 'INPUT1', shape: [1, 16], datatype: 'FP32', data: Array(16).fill(1) },
+  ],
+});
+
+describe('HTTP timeouts and the connection cap', () => {
+  let s: Served;
+  beforeAll(async () => {
+    s = await serve(['--load-models', 'add_sub', '--request-timeout-ms', '1500', '--headers-timeout-ms', '1000', '--keep-alive-timeout-ms', '400', '--max-connections', '3']);
+    await waitReady(s.url, 'add_sub');
+  }, 60_000);
+  afterAll(async () => {
+    expect(await stop(s)).toBe(0);
+  });
+
+  it('a body sent too slowly gets 408 with the agent\'s error, and the connection closes', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const r = await rawExchange(s.url, (sock) => {
+      sock.write(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${60 * 1024 * 1024}\r\n\r\n`);
+      timer = setInterval(() => sock.writable && sock.write(Buffer.alloc(1024, 32)), 100); // 10 KB/s
+      sock.on('close', () => clearInterval(timer));
+    });
+    clearInterval(timer);
+    expect(r.data).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(r.data).toMatch(/connection: close/i);
+    expect(JSON.parse(r.data.split('\r\n\r\n')[1]!).error).toMatch(/did not arrive within .*--request-timeout-ms/);
+  });
+
+  it('headers sent too slowly get 408', async () => {
+    const r = await rawExchange(s.url, (sock) => sock.write('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n'));
+    expect(r.data).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('an idle keep-alive connection is closed after --keep-alive-timeout-ms', async () => {
+    const r = await rawExchange(s.url, (sock) => sock.write('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(r.data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(r.data).toMatch(/keep-alive: timeout=0/i); // 400 ms, rounded down to seconds by Node
+  });
+
+  it('connections above --max-connections are closed; the others are served', async () => {
+    const { hostname, port } = new URL(s.url);
+    const open = await Promise.all(Array.from({ length: 3 }, () => new Promise<net.Socket>((resolve) => {
+      const sock = net.connect(Number(port), hostname, () => resolve(sock));
+    })));
+    await new Promise((r) => setTimeout(r, 100)); // the server has accepted the three
+    const extra = await rawExchange(s.url, (sock) => sock.write(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${addSub.length}\r\n\r\n${addSub}`));
+    expect(extra.data).toBe(''); // closed unanswered
+    const answer = await new Promise<string>((resolve) => {
+      let data = '';
+      open[0]!.on('data', (d) => {
+        data += d.toString();
+        if (data.includes('"outputs"')) resolve(data);
+      });
+      open[0]!.write(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${addSub.length}\r\n\r\n${addSub}`);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    for (const sock of open) sock.destroy();
+  });
+});
+
+describe('bearer token', () => {
+  it('accepts the scheme in any case and refuses a wrong token of any length', async () => {
+    const s = await serve(['--load-models', 'add_sub', '--api-token', 'sekrit-token-123']);
+    const get = (auth?: string) => fetch(`${s.url}/v2`, auth ? { headers: { authorization: auth } } : {}).then((r) => r.status);
+    expect(await get('bearer sekrit-token-123')).toBe(200);
+    expect(await get('BEARER sekrit-token-123')).toBe(200);
+    expect(await get('Bearer sekrit-token-123')).toBe(200);
+    expect(await get('Bearer sekrit-token-12')).toBe(401);
+    expect(await get('Bearer sekrit-token-1234567')).toBe(401);
+    expect(await get('Basic sekrit-token-123')).toBe(401);
+    expect(await get()).toBe(401);
+    expect(await stop(s)).toBe(0);
+  }, 60_000);
+});
+
+describe("onnxruntime's telemetry", () => {
+  const infer = async (url: string) => {
+    await waitReady(url, 'add_sub');
+    const r = await fetch(`${url}/v2/models/add_sub/infer`, { method: 'POST', body: addSub, headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(200);
+  };
+  const traces = (home: string, pid: number) => ({
+    cache: existsSync(path.join(home, '.cache', 'Microsoft')) ? readdirSync(path.join(home, '.cache', 'Microsoft'), { recursive: true }).map(String) : [],
+    mat: existsSync(`/tmp/mat-debug-${pid}.log`),
+  });
+
+  it('a start, a load and an inference leave no telemetry files by default', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'agent-home-'));
+    const env = { ...process.env, HOME: home };
+    delete env.ORT_DISABLE_TELEMETRY; // as an operator's shell would have it
+    const s = await serve(['--load-models', 'add_sub'], { env });
+    await infer(s.url);
+    const pid = s.child.pid!;
+    expect(await stop(s)).toBe(0);
+    expect(traces(home, pid)).toEqual({ cache: [], mat: false });
+  }, 60_000);
+
+  it('--ort-telemetry opts in (onnxruntime then keeps its device id and event queue)', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'agent-home-'));
+    const env = { ...process.env, HOME: home };
+    delete env.ORT_DISABLE_TELEMETRY;
+    const s = await serve(['--load-models', 'add_sub', '--ort-telemetry'], { env });
+    await infer(s.url);
+    const pid = s.child.pid!;
+    expect(await stop(s)).toBe(0);
+    const t = traces(home, pid);
+    expect(t.cache.some((f) => f.endsWith('deviceid'))).toBe(true);
+    rmSync(`/tmp/mat-debug-${pid}.log`, { force: true });
+  }, 60_000);
+});
+
+const asNobody = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+
+describe.skipIf(!asNobody)('state directory, as a non-root user in a read-only working directory', () => {
+  const prefix = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'];
+  let coordinator: RunningCoordinator;
+  let cwd: string;
+  beforeAll(async () => {
+    coordinator = await startCoordinator({ port: 0, host: '127.0.0.1', token: 'fleet-secret-123', logger: createLogger('silent') });
+    cwd = mkdtempSync(path.join(os.tmpdir(), 'agent-cwd-'));
+    chmodSync(cwd, 0o755); // root's: nobody cannot write here, as /opt/gpu-agent under ProtectSystem=strict
+  });
+  afterAll(async () => coordinator.close());
+
+  const ownedByNobody = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'agent-state-'));
+    chownSync(d, 65534, 65534);
+    return d;
+  };
+  const baseEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH, HOME: '/nonexistent', ORT_DISABLE_TELEMETRY: '1',
+    GPU_AGENT_COORDINATOR_URL: coordinator.agentsUrl, GPU_AGENT_COORDINATOR_TOKEN: 'fleet-secret-123', ...extra,
+  });
+
+  it('uses $STATE_DIRECTORY (systemd StateDirectory=) and keeps the node id there', async () => {
+    const dir = ownedByNobody();
+    const s = await serve(['--load-models', 'add_sub'], { prefix, cwd, env: baseEnv({ STATE_DIRECTORY: dir }) });
+    expect(await stop(s)).toBe(0);
+    expect(readFileSync(path.join(dir, 'node-id'), 'utf8')).toMatch(/^[0-9a-f-]{36}\n$/);
+  }, 60_000);
+
+  it('uses the XDG state directory of the user when there is no system one', async () => {
+    const xdg = ownedByNobody();
+    const s = await serve(['--load-models', 'add_sub'], { prefix, cwd, env: baseEnv({ XDG_STATE_HOME: xdg }) });
+    expect(await stop(s)).toBe(0);
+    expect(existsSync(path.join(xdg, 'gpu-agent', 'node-id'))).toBe(true);
+  }, 60_000);
+
+  it('exits 2 with one line naming --state-dir when nothing is writable', () => {
+    const r = spawnSync(prefix[0]!, [...prefix.slice(1), process.execPath, CLI, 'serve', '--models', MODELS, '--port', '0', '--providers', 'cpu'], {
+      cwd, env: baseEnv({}), encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^gpu-agent: no writable state directory for the node id: tried \/var\/lib\/gpu-agent \(EACCES\).*set one with --state-dir/);
+  });
+
+  it('a given --state-dir that is not writable is named', () => {
+    const r = spawnSync(prefix[0]!, [...prefix.slice(1), process.execPath, CLI, 'serve', '--models', MODELS, '--port', '0', '--state-dir', cwd], {
+      cwd, env: baseEnv({}), encoding: 'utf8', timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--state-dir .* is not writable \(EACCES\)/);
+  });
+});
+
+describe('configuration errors', () => {
+  it('a missing models folder is one line and exit 2, not a stack trace', () => {
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--models', '/nonexistent/models', '--port', '0'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^gpu-agent: cannot read the model repository \/nonexistent\/models: ENOENT.*\(set --models to a folder of models\)$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+
