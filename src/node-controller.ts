@@ -67,6 +67,7 @@ export class AgentNodeController implements NodeController {
         queueDepth: m.queued,
         inFlight: m.executing,
         throughput: this.meter.rate(keys[i]!, m.stats.inferenceCount),
+        ...(m.sequences ? { liveSequences: m.sequences.live } : {}),
       })),
     };
   }

@@ -161,6 +161,7 @@ export const ModelLoadSchema = z
     queueDepth: int().describe('requests waiting in the queue'),
     inFlight: int().describe('requests executing now'),
     throughput: z.number().min(0).describe('inferences per second since the previous heartbeat'),
+    liveSequences: int().optional().describe('sequence models only: sequences started and not yet ended or expired'),
   })
   .describe('load of one served model')
   .meta({ id: 'ModelLoad' });

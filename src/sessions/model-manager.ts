@@ -413,7 +413,7 @@ export class ModelManager {
     for (const m of this.loaded(device)) {
       if (m.spec.name === except) continue;
       const e = byName.get(m.spec.name) ?? { bytes: 0, lastUsed: 0, busy: false };
-      byName.set(m.spec.name, { bytes: e.bytes + m.memory.bytes, lastUsed: Math.max(e.lastUsed, m.lastUsed), busy: e.busy || m.busy });
+      byName.set(m.spec.name, { bytes: e.bytes + m.memory.bytes, lastUsed: Math.max(e.lastUsed, m.lastUsed), busy: e.busy || m.busy || m.holdsSequences });
     }
     return [...byName].map(([key, e]) => ({ key, ...e, pinned: this.deps.pool.preload.includes(key) }));
   }

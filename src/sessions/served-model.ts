@@ -140,9 +140,14 @@ export class ServedModel {
     return this.batcher.executing + (this.sequences?.executing ?? 0);
   }
 
-  /** Requests queued or running, or live sequences: such a model is never evicted. */
+  /** Requests queued or running: such a model is never evicted. */
   get busy(): boolean {
-    return !this.batcher.idle || !(this.sequences?.idle ?? true) || (this.sequences?.live ?? 0) > 0;
+    return !this.batcher.idle || !(this.sequences?.idle ?? true);
+  }
+
+  /** Live sequences hold state here: such a model is not evicted either (see model-manager). */
+  get holdsSequences(): boolean {
+    return (this.sequences?.live ?? 0) > 0;
   }
 
   /**

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSequenceModels } from '../../scripts/sequence-models.mjs';
 import { fetchSileroVad, sileroModelPath } from '../../scripts/fetch-silero-vad.mjs';
 import { synthSpeech } from '../../scripts/synth-speech-wav.mjs';
+import { AgentNodeController } from '../../src/node-controller.js';
 import { binaryBody, getJson, postJson, readBinaryResponse, startAgent, type RunningAgent } from '../helpers/agent.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
@@ -211,6 +212,15 @@ describe('Silero VAD: 16 concurrent streams over HTTP', () => {
     expect(stats.sequence_stats.merged_batches).toBeGreaterThan(0);
     expect(stats.batch_stats.some((b: any) => b.batch_size > 1)).toBe(true);
     expect(stats.inference_count).toBe(STREAMS * CHUNKS);
+  });
+
+  it('the coordinator heartbeat carries live sequences per model', async () => {
+    for (const id of [1, 2, 3]) {
+      const r = await postJson(`${agent.url}/v2/models/silero_vad/infer`, { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 512], data: new Array(512).fill(0) }], parameters: { sequence_id: id, sequence_start: true } });
+      expect(r.status).toBe(200);
+    }
+    const beat = new AgentNodeController(agent.agent).heartbeat();
+    expect(beat.models.find((m) => m.name === 'silero_vad')?.liveSequences).toBe(3);
   });
 
   it('the client sees only input and output; sr, h and c are the agent\'s', async () => {
