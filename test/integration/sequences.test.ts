@@ -171,8 +171,8 @@ describe('Silero VAD: 16 concurrent streams over HTTP', () => {
     const session = await ort.InferenceSession.create(sileroModelPath());
     const direct: number[][] = [];
     for (const x of signals) {
-      let h = new Float32Array(128);
-      let c = new Float32Array(128);
+      let h: Float32Array<ArrayBufferLike> = new Float32Array(128);
+      let c: Float32Array<ArrayBufferLike> = new Float32Array(128);
       const probs: number[] = [];
       for (let k = 0; k < CHUNKS; k++) {
         const r = await session.run({
