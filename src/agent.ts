@@ -20,6 +20,7 @@ import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
 import { systemClock, type Clock } from './util/clock.js';
+import { RepositoryPoller } from './repository/poller.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { AGENT_VERSION } from './version.js';
 import { resolveStateDir } from './state/state-dir.js';
@@ -62,9 +63,13 @@ export class Agent {
   /** The coordinator link, when --coordinator-url is set and the agent has started. */
   link: CoordinatorLink | undefined;
   private server: FastifyInstance | undefined;
+  private readonly clock: Clock;
+  /** --model-control-mode poll: rescans the repository (see repository/poller.ts). */
+  private poller: RepositoryPoller | undefined;
   private url: string | undefined;
 
   constructor(readonly config: AgentConfig, deps: AgentDeps = {}) {
+    this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.telemetry = deps.telemetry ?? new Telemetry({ nvidiaSmiPath: config.nvidiaSmiPath, intervalMs: config.telemetryIntervalMs, logger: this.logger });
     this.repository = new ModelRepository(path.resolve(config.models));
@@ -168,7 +173,18 @@ export class Agent {
       });
       this.link.start(); // never throws; the coordinator being down never affects serving
     }
-    const loading = this.models.loadAtStartup(this.config.loadModels).then(() => this.models.startIdleSweep());
+    const loading = this.models.loadAtStartup(this.config.loadModels).then(async () => {
+      this.models.startIdleSweep();
+      if (this.config.modelControlMode === 'poll') {
+        this.poller = new RepositoryPoller({
+          repository: this.repository, clock: this.clock, logger: this.logger,
+          everyMs: this.config.repositoryPollSecs * 1000,
+          load: (name) => this.models.load(name),
+          unload: (name) => this.models.unload(name),
+        });
+        await this.poller.start();
+      }
+    });
     if (options.waitForModels) await loading;
   }
 
@@ -216,6 +232,7 @@ export class Agent {
     } else {
       await this.models.close();
     }
+    await this.poller?.close();
     if (this.server) {
       // What is left of the grace, and at least 2 s for the answers just failed to be written.
       const deadline = Math.max(started + grace, Date.now() + 2000);
@@ -233,6 +250,7 @@ export class Agent {
   async destroy(): Promise<void> {
     this.node.state = 'draining';
     this.node.reason = 'stopped';
+    await this.poller?.close();
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
     await this.server?.close();
     await this.telemetry.close();

@@ -38,8 +38,10 @@ export const ConfigSchema = z.object({
   bodyLimit: int(1024).default(64 * 1024 * 1024).describe('largest request body in bytes (413 above it)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('log level; debug also logs every request'),
-  modelControlMode: z.enum(['explicit', 'none']).default('explicit')
-    .describe('explicit: the load/unload API works; none: models are fixed at start (Triton\'s modes)'),
+  modelControlMode: z.enum(['explicit', 'none', 'poll']).default('explicit')
+    .describe('explicit: the load/unload API works; none: models are fixed at start; poll: the repository is rescanned every --repository-poll-secs (Triton\'s modes)'),
+  repositoryPollSecs: int(1).default(15)
+    .describe('with --model-control-mode poll: seconds between scans of the repository (new, changed and removed model folders)'),
   loadModels: list(z.string()).default(['*'])
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
   requestTimeoutMs: int(0).default(300_000)

@@ -51,9 +51,11 @@ function modelDims(reshape: readonly number[] | undefined, shape: readonly numbe
 export function batchFeeds(spec: ModelSpec, requests: readonly PreparedRequest[], rows: number): Record<string, RunInput> {
   const feeds: Record<string, RunInput> = {};
   const batched = spec.maxBatchSize > 0;
-  const byName = new Map(spec.inputs.map((s) => [s.name, s]));
-  requests[0]!.inputs.forEach((first, i) => {
-    const s = byName.get(first.name)!;
+  const given = requests[0]!.inputs;
+  // Usually every input is given, in model order; only left-out optional inputs need a lookup.
+  const complete = given.length === spec.inputs.length;
+  given.forEach((first, i) => {
+    const s = complete ? spec.inputs[i]! : spec.inputs.find((x) => x.name === first.name)!;
     if (requests.length === 1) {
       feeds[s.name] = { type: ortTypeOf(s.datatype), dims: modelDims(s.reshape, first.shape, batched), data: first.data };
       return;

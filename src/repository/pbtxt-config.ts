@@ -79,7 +79,7 @@ function typedValue(v: PbValue, type: FieldType, field: string, at: string): unk
       if (typeof v !== 'object' || !isPbMessage(v)) throw new ConvertError(`${at}field '${field}' is a message: write ${field} { ... }, found ${describeValue(v)}`);
       return convertMessage(v, type.message);
     case 'extension':
-      return freeValue(v, field);
+      return freeValue(v);
     case 'map':
       throw new ConvertError(`${at}field '${field}' is a map (this is a bug)`);
   }
@@ -109,7 +109,7 @@ function convertMessage(msg: PbMessage, type: string): Record<string, unknown> {
     const desc: FieldDesc | undefined = fields[field];
     if (!desc) {
       // Not a field of Triton's message: kept as given, so validation names it with its line.
-      out[field] = values.length === 1 ? freeValue(values[0]!, field) : values.map((v) => freeValue(v, field));
+      out[field] = values.length === 1 ? freeValue(values[0]!) : values.map((v) => freeValue(v));
       continue;
     }
     if (desc.type.kind === 'map') {
@@ -135,17 +135,16 @@ function convertMessage(msg: PbMessage, type: string): Record<string, unknown> {
 }
 
 /** Schema-less conversion, for the agent's extensions and for fields Triton does not have. */
-function freeValue(v: PbValue, field: string): unknown {
+function freeValue(v: PbValue): unknown {
   if (typeof v !== 'object') return v;
   if (!isPbMessage(v)) return v.enum;
   const out: Record<string, unknown> = {};
   for (const [f, values] of Object.entries(v)) {
-    if (EXTENSION_LISTS.has(f)) out[f] = values.map((x) => freeValue(x, f));
+    if (EXTENSION_LISTS.has(f)) out[f] = values.map((x) => freeValue(x));
     else if (values.length > 1) {
       throw new ConvertError(`field '${f}' is given ${values.length} times (lines ${values.map((_, i) => fieldLine(v, f, i)).join(', ')}); it takes one value`);
-    } else out[f] = freeValue(values[0]!, f);
+    } else out[f] = freeValue(values[0]!);
   }
-  void field;
   return out;
 }
 

@@ -122,7 +122,7 @@ describe('model repository API', () => {
     r = await postJson(`${url}/v2/repository/models/add_sub/load`, { parameters: { config: JSON.stringify({ input: [{ name: 'IN', data_type: 'TYPE_FP32', dims: [16] }] }) } });
     expect(r.json.error).toMatch(/input 'IN' is not in the model/);
     r = await postJson(`${url}/v2/repository/models/add_sub/load`, { parameters: { 'file:1/model.onnx': 'AAAA' } });
-    expect(r.json.error).toMatch(/uploading model files is not supported/);
+    expect(r.json.error).toMatch(/uploading files needs the 'config' load parameter/);
     r = await postJson(`${url}/v2/repository/models/..%2F..%2Fetc/load`, {});
     expect(r.status).toBe(404);
     // add_sub kept its last good state through all that.

