@@ -77,6 +77,7 @@ async function runAutocannon(origin, req, { connections, durationS }) {
  * installed), 'wrk' or 'autocannon'.
  */
 export async function load(origin, req, { connections, durationS, warmupS = 0, tool = 'auto' }) {
+  if (tool === 'wrk' && !hasWrk()) throw new Error('wrk is not installed (apt-get install wrk)');
   const useWrk = tool === 'wrk' || (tool === 'auto' && hasWrk());
   const run = useWrk ? runWrk : runAutocannon;
   if (warmupS > 0) await run(origin, req, { connections, durationS: warmupS });

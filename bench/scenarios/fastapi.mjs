@@ -57,6 +57,7 @@ async function waitHealthy(url) {
 }
 
 export async function run(ctx) {
+  if (ctx.P.fastapi.onlyWhenNamed && !ctx.named) return { skipped: 'FastAPI peer skipped in --quick (PyTorch start-up alone takes ~6 s); the full run and --only fastapi run it' };
   const why = missing(ctx);
   if (why) return { skipped: why };
   const { P } = ctx;

@@ -22,7 +22,7 @@ export async function run(ctx) {
     ctx.pids.naive = naive.pid;
     const x = { name: 'x', shape: [1, 256], data: f32(256, (i) => Math.sin(i)) };
     const out = { model: 'mlp (agent: mlp_batch)', duration_s: P.peers.durationS, rounds: P.peers.rounds, rows: [] };
-    for (const kind of ['json', 'binary']) {
+    for (const kind of P.peers.kinds) {
       for (const c of [1, 32]) {
         const runs = { agent: [], naive: [] };
         for (let r = 0; r < P.peers.rounds; r++) {

@@ -25,16 +25,21 @@ export async function run(ctx) {
   for (const thread of ['main', 'worker']) {
     sessions[thread] = (await ortSessionFactory.create(ctx.models.add_sub.file, { ...base, providers: ['cpu'], thread })).session;
   }
-  const feeds = {
-    INPUT0: { type: 'float32', dims: [1, 16], data: f32(16, (i) => i) },
-    INPUT1: { type: 'float32', dims: [1, 16], data: f32(16, () => 1) },
-  };
+  // Fresh tensors per run, as the agent has per request: the worker path takes ownership of
+  // (transfers) inputs that own their buffer.
+  const in0 = f32(16, (i) => i);
+  const in1 = f32(16, () => 1);
+  const fresh = () => ({
+    INPUT0: { type: 'float32', dims: [1, 16], data: in0.slice() },
+    INPUT1: { type: 'float32', dims: [1, 16], data: in1.slice() },
+  });
   const lat = { main: [], worker: [] };
   ctx.step(`worker hop: ${n} runs each, alternating chunks of ${chunk}`);
-  for (const s of Object.values(sessions)) for (let i = 0; i < 500; i++) await s.run(feeds, ['OUTPUT0', 'OUTPUT1']);
+  for (const s of Object.values(sessions)) for (let i = 0; i < 500; i++) await s.run(fresh(), ['OUTPUT0', 'OUTPUT1']);
   for (let done = 0; done < n; done += chunk) {
     for (const [thread, s] of Object.entries(sessions)) {
       for (let i = 0; i < chunk; i++) {
+        const feeds = fresh();
         const t0 = process.hrtime.bigint();
         const out = await s.run(feeds, ['OUTPUT0', 'OUTPUT1']);
         lat[thread].push(Number(process.hrtime.bigint() - t0) / 1e3);
@@ -57,7 +62,7 @@ export async function run(ctx) {
     const { url } = await second.ready;
     const workerUrl = url.replace('localhost', '127.0.0.1');
     await ctx.waitModelsReady(workerUrl, ['add_sub']);
-    const req = binaryRequest('add_sub', [{ name: 'INPUT0', shape: [1, 16], data: feeds.INPUT0.data }, { name: 'INPUT1', shape: [1, 16], data: feeds.INPUT1.data }]);
+    const req = binaryRequest('add_sub', [{ name: 'INPUT0', shape: [1, 16], data: in0 }, { name: 'INPUT1', shape: [1, 16], data: in1 }]);
     const clients = { main: dispatcher(ctx.agentUrl, 1), worker: dispatcher(workerUrl, 1) };
     const http = { main: [], worker: [] };
     for (const d of Object.values(clients)) await latencyLoop(d, req, 500);

@@ -4,7 +4,8 @@
  * batch that fails rejects only its own requests, each with the error.
  *
  * Admission and cancellation happen here, not in the routes:
- * - a full queue (max_queue_size) refuses at once with QUEUE_FULL;
+ * - a full queue (max_queue_size) refuses with QUEUE_FULL, at once or after waiting
+ *   `fullWaitMs` for a place (places go to waiters in arrival order);
  * - an expired deadline rejects with DEADLINE_EXCEEDED without running;
  * - an aborted signal (client went away) removes the request before it runs.
  *
@@ -30,6 +31,8 @@ export interface EnqueueOptions<P> {
   readonly signal?: CancelSignal | undefined;
   /** 0 is the highest priority; each level is FIFO. */
   readonly priority?: number;
+  /** When the queue is full, wait up to this long (ms) for a place before QUEUE_FULL (default 0). */
+  readonly fullWaitMs?: number;
 }
 
 interface Entry<P, R> extends PendingView {
@@ -72,6 +75,8 @@ export class Batcher<P, R> {
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly arrivals = new ArrivalTracker();
+  /** Admission waiting for the queue to have room (FIFO), see waitForRoom. */
+  private readonly roomWaiters: { max: number; wake: (room: boolean) => void }[] = [];
 
   constructor(private readonly opts: BatcherOptions<P, R>) {
     this.queues = Array.from({ length: Math.max(1, opts.priorityLevels) }, () => []);
@@ -98,10 +103,15 @@ export class Batcher<P, R> {
       return Promise.reject(new AgentError('UNAVAILABLE', 'the model is unloading and takes no new requests', { retryAfterSeconds: 1 }));
     }
     if (this.opts.maxQueueSize > 0 && this.queued >= this.opts.maxQueueSize) {
-      return Promise.reject(
+      const full = () =>
         new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${this.opts.maxQueueSize}); retry later`, {
           retryAfterSeconds: 1,
-        }),
+        });
+      const wait = o.fullWaitMs ?? 0;
+      if (wait <= 0) return Promise.reject(full());
+      const until = this.opts.clock.now() + wait;
+      return this.waitForRoom(this.opts.maxQueueSize, wait).then((room) =>
+        room ? this.enqueue({ ...o, fullWaitMs: until - this.opts.clock.now() }) : Promise.reject(full()),
       );
     }
     if (o.signal?.aborted) return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
@@ -132,6 +142,39 @@ export class Batcher<P, R> {
     return entry.reply.promise;
   }
 
+  /**
+   * Resolves true as soon as fewer than `max` requests are queued, or false after `ms`. Waiters
+   * are woken in arrival order, one per free place; the place is not reserved (enqueue still
+   * checks max_queue_size).
+   */
+  waitForRoom(max: number, ms: number): Promise<boolean> {
+    if (this.queued < max) return Promise.resolve(true);
+    if (this.closing || ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        max,
+        wake: (room: boolean) => {
+          cancel();
+          resolve(room);
+        },
+      };
+      const cancel = this.opts.clock.setTimer(ms, () => {
+        const i = this.roomWaiters.indexOf(waiter);
+        if (i >= 0) this.roomWaiters.splice(i, 1);
+        resolve(false);
+      });
+      this.roomWaiters.push(waiter);
+    });
+  }
+
+  private wakeRoomWaiters(): void {
+    let free = this.roomWaiters.length > 0 ? this.roomWaiters[0]!.max - this.queued : 0;
+    while (free > 0 && this.roomWaiters.length > 0) {
+      this.roomWaiters.shift()!.wake(true);
+      free--;
+    }
+  }
+
   /** Resolves when nothing is queued or running (new requests are still taken). */
   whenIdle(): Promise<void> {
     if (this.idle) return Promise.resolve();
@@ -148,6 +191,7 @@ export class Batcher<P, R> {
   destroy(err: Error): void {
     this.closing = true;
     this.cancelTimer?.();
+    for (const w of this.roomWaiters.splice(0)) w.wake(false);
     for (const q of this.queues) {
       for (const e of q.splice(0)) {
         this.detach(e);
@@ -210,6 +254,7 @@ export class Batcher<P, R> {
       break;
     }
     if (wakeAt !== Infinity) this.cancelTimer = this.opts.clock.setTimer(wakeAt - now, () => this.pump());
+    if (this.roomWaiters.length > 0) this.wakeRoomWaiters();
     this.notifyIdle();
   }
 

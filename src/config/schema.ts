@@ -102,6 +102,8 @@ export const ConfigSchema = z.object({
   intraOpThreads: int(0).default(0).describe('onnxruntime threads per operator (0 = auto: one per core but one, at least 1, so HTTP keeps a core)'),
   intraOpSpinning: bool.default(false)
     .describe("onnxruntime's session.intra_op.allow_spinning: idle pool threads spin-wait for work (faster hand-off, burns the cores HTTP needs)"),
+  queueFullDelayMs: int(0, 10_000).default(50)
+    .describe('a request that finds its model queue full waits this long for a place before its 429 (0 = refuse at once): clients that retry at once, ignoring Retry-After, then wait instead of spinning the event loop on refusals'),
   batchingPolicy: z.enum(['work_conserving', 'triton']).default('work_conserving')
     .describe("dynamic batching: 'work_conserving' (wait for company only when more requests are likely within the delay) or 'triton' (always wait out max_queue_delay)"),
   interOpThreads: int(0).default(0).describe('onnxruntime threads across operators (0 = its default)'),

@@ -122,7 +122,9 @@ function toSignature(m: ort.InferenceSession.ValueMetadata): TensorSignature {
 export function transferable(data: TensorData): { data: TensorData; transfer: ArrayBuffer | undefined } {
   if (Array.isArray(data)) return { data, transfer: undefined };
   const buf = data.buffer;
-  if (buf instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buf.byteLength) return { data, transfer: buf };
+  // (A zero-length buffer is never transferred: a detached one in a transfer list makes
+  // postMessage drop the message silently, and the run would never answer.)
+  if (buf instanceof ArrayBuffer && data.byteLength > 0 && data.byteOffset === 0 && data.byteLength === buf.byteLength) return { data, transfer: buf };
   const copy = data.slice() as typeof data;
   return { data: copy, transfer: copy.buffer as ArrayBuffer };
 }

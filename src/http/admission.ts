@@ -7,11 +7,18 @@
  * Refused here, with the same codes and messages as later in the pipeline:
  * - the node is draining (503, Retry-After 5);
  * - the model is unknown: neither loaded, nor in the repository, nor a pipeline (404);
- * - the model's queue is full (max_queue_size, 429, Retry-After 1);
+ * - the model's queue is full (max_queue_size) and stays full for --queue-full-delay-ms
+ *   (429, Retry-After 1);
  * - Content-Length is above --body-limit (413).
  * Everything else (a model not loaded yet that a lazy load will bring, a version not ready)
- * goes on to the route, which decides as before. The check is advisory for the queue: the
- * batcher still enforces max_queue_size when the request reaches it.
+ * goes on to the route, which decides as before. The batcher still enforces max_queue_size
+ * when the request reaches it.
+ *
+ * A request that finds the queue full waits up to --queue-full-delay-ms (default 50) for a
+ * place, woken in arrival order as batches leave the queue, before it is refused: clients
+ * that retry at once, ignoring Retry-After, would otherwise keep the event loop busy refusing
+ * them and starve the very batches that drain the queue (the overload scenario: 256
+ * closed-loop clients against max_queue_size 8). Waiting costs a timer; its body stays unread.
  *
  * A refused body is left unread. Node discards what the client sends of it and keeps the
  * connection when the body is small (≤ KEEP_ALIVE_BODY_BYTES: reading and dropping it costs
@@ -20,6 +27,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentError } from '../errors.js';
+import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
 import { refuseWhileDraining } from './inference.js';
 
@@ -37,29 +45,37 @@ function contentLength(req: FastifyRequest): number | undefined {
   return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
-/** Throws the refusal for a request that cannot be served, judged from its headers alone. */
-export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): void {
+/**
+ * Throws the refusal for a request that cannot be served, judged from its headers alone.
+ * Returns the served model when its queue is full (the caller may wait for room), else
+ * undefined: go on.
+ */
+export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): ServedModel | undefined {
   refuseWhileDraining(ctx);
   if (length !== undefined && length > ctx.config.bodyLimit) {
     throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
   }
-  if (ctx.models.pipeline(model)) return;
+  if (ctx.models.pipeline(model)) return undefined;
   if (ctx.models.status(model) === undefined) {
     if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', `unknown model '${model}': it is not in the model repository`);
-    return;
+    return undefined;
   }
   let served;
   try {
     served = ctx.models.resolve(model);
   } catch {
-    return; // not ready: the route gives the precise answer (or lazy-loads)
+    return undefined; // not ready: the route gives the precise answer (or lazy-loads)
   }
   const max = served.spec.queuePolicy.max_queue_size;
-  if (max > 0 && served.queued >= max) {
-    // Counted like the batcher's own refusal (failure_reasons.REJECTED in the model's stats).
-    served.stats.requestFailed(0, 'REJECTED');
-    throw new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${max}); retry later`, { retryAfterSeconds: 1 });
-  }
+  return max > 0 && served.queued >= max ? served : undefined;
+}
+
+/** The 429 of a full queue, counted like the batcher's own (failure_reasons.REJECTED). */
+export function queueFull(served: ServedModel): AgentError {
+  served.stats.requestFailed(0, 'REJECTED');
+  return new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${served.spec.queuePolicy.max_queue_size}); retry later`, {
+    retryAfterSeconds: 1,
+  });
 }
 
 /** The `onRequest` hook of the inference routes. */
@@ -67,7 +83,8 @@ export function admissionHook(ctx: HttpContext) {
   return async (req: FastifyRequest<ModelRoute>, reply: FastifyReply): Promise<void> => {
     const length = contentLength(req);
     try {
-      admitFromHeaders(ctx, req.params.model, length);
+      const full = admitFromHeaders(ctx, req.params.model, length);
+      if (full && !(await full.waitForRoom(ctx.config.queueFullDelayMs))) throw queueFull(full);
     } catch (err) {
       // Without a length (chunked) the size is unknown: do not read it either.
       if (length === undefined ? req.headers['transfer-encoding'] !== undefined : length > KEEP_ALIVE_BODY_BYTES) {

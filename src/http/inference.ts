@@ -61,6 +61,7 @@ export async function runInference(ctx: HttpContext, served: ServedModel, decode
     timeoutMicroseconds: intParameter(decoded.parameters, 'timeout'),
     priority: intParameter(decoded.parameters, 'priority'),
     sequence: sequenceParams(decoded.parameters),
+    queueFullWaitMs: ctx.config.queueFullDelayMs,
   });
   return {
     outputs: prepared.outputs.map((o: PreparedOutput) => {

@@ -33,37 +33,73 @@ function shapeText(s: readonly number[]): string {
   return `[${s.join(',')}]`;
 }
 
+/**
+ * What checking a request against a model needs, computed once per model (the spec is frozen
+ * for the model's lifetime): input positions by name, the text of the expected shapes, and
+ * the default outputs. The per-request path then only compares numbers.
+ */
+interface Checks {
+  readonly inputIndex: ReadonlyMap<string, number>;
+  readonly outputNames: ReadonlySet<string>;
+  readonly expected: readonly string[];
+  readonly inputList: string;
+  readonly outputList: string;
+  readonly defaultOutputs: { readonly binary: readonly PreparedOutput[]; readonly json: readonly PreparedOutput[] };
+}
+
+const CHECKS = new WeakMap<ModelSpec, Checks>();
+
+function checksOf(spec: ModelSpec): Checks {
+  let c = CHECKS.get(spec);
+  if (c) return c;
+  c = {
+    inputIndex: new Map(spec.inputs.map((s, i) => [s.name, i])),
+    outputNames: new Set(spec.outputs.map((o) => o.name)),
+    expected: spec.inputs.map((s) => (spec.maxBatchSize > 0 ? `[b,${s.shape.slice(1).join(',')}]`.replace(',]', ']') : shapeText(s.shape))),
+    inputList: spec.inputs.map((s) => s.name).join(', '),
+    outputList: spec.outputs.map((s) => s.name).join(', '),
+    defaultOutputs: {
+      binary: spec.outputs.map((o) => ({ name: o.name, binary: true })),
+      json: spec.outputs.map((o) => ({ name: o.name, binary: false })),
+    },
+  };
+  CHECKS.set(spec, c);
+  return c;
+}
+
 export function prepareRequest(req: InferRequest, spec: ModelSpec): PreparedRequest {
-  const given = new Map(req.inputs.map((t) => [t.name, t]));
+  const checks = checksOf(spec);
+  const inputs = new Array<HostTensor>(spec.inputs.length);
   for (const t of req.inputs) {
-    if (!spec.inputs.some((s) => s.name === t.name)) {
-      throw invalid(`model '${spec.name}' has no input '${t.name}'; its inputs are ${spec.inputs.map((s) => s.name).join(', ')}`);
-    }
+    const i = checks.inputIndex.get(t.name);
+    if (i === undefined) throw invalid(`model '${spec.name}' has no input '${t.name}'; its inputs are ${checks.inputList}`);
+    inputs[i] = t;
   }
+  const batched = spec.maxBatchSize > 0;
   let rows = -1;
-  const keyParts: string[] = [];
-  const inputs: HostTensor[] = [];
-  for (const s of spec.inputs) {
-    const t = given.get(s.name);
+  let shapeKey = '';
+  const present: HostTensor[] = [];
+  for (let i = 0; i < spec.inputs.length; i++) {
+    const s = spec.inputs[i]!;
+    const t = inputs[i];
+    if (i > 0) shapeKey += '|';
     if (!t && s.optional) {
-      keyParts.push('-'); // requests without it batch only with each other
+      shapeKey += '-'; // requests without it batch only with each other
       continue;
     }
     if (!t) throw invalid(`input '${s.name}' is missing; model '${spec.name}' needs ${spec.inputs.filter((x) => !x.optional).map((x) => x.name).join(', ')}`);
     if (t.datatype !== s.datatype) {
       throw invalid(`input '${s.name}' has datatype ${t.datatype} but model '${spec.name}' expects ${s.datatype}`);
     }
-    const expected = spec.maxBatchSize > 0 ? `[b,${s.shape.slice(1).join(',')}]`.replace(',]', ']') : shapeText(s.shape);
     if (t.shape.length !== s.shape.length) {
-      throw invalid(`input '${s.name}' has shape ${shapeText(t.shape)} but model '${spec.name}' expects ${expected} (-1 = any size)`);
+      throw invalid(`input '${s.name}' has shape ${shapeText(t.shape)} but model '${spec.name}' expects ${checks.expected[i]} (-1 = any size)`);
     }
-    s.shape.forEach((d, i) => {
-      if (i === 0 && spec.maxBatchSize > 0) return;
-      if (d !== -1 && t.shape[i] !== d) {
-        throw invalid(`input '${s.name}' has shape ${shapeText(t.shape)} but model '${spec.name}' expects ${expected} (-1 = any size)`);
+    for (let d = batched ? 1 : 0; d < s.shape.length; d++) {
+      if (s.shape[d] !== -1 && t.shape[d] !== s.shape[d]) {
+        throw invalid(`input '${s.name}' has shape ${shapeText(t.shape)} but model '${spec.name}' expects ${checks.expected[i]} (-1 = any size)`);
       }
-    });
-    if (spec.maxBatchSize > 0) {
+    }
+    if (batched) {
       const b = t.shape[0]!;
       if (b < 1 || b > spec.maxBatchSize) {
         throw invalid(`input '${s.name}' has batch size ${b}; model '${spec.name}' takes 1 to ${spec.maxBatchSize} (max_batch_size)`);
@@ -72,26 +108,25 @@ export function prepareRequest(req: InferRequest, spec: ModelSpec): PreparedRequ
         throw invalid(`inputs disagree on the batch size (${rows} and ${b} for '${s.name}'); every input needs the same first dimension`);
       }
       rows = b;
-      keyParts.push(t.shape.slice(1).join('x'));
-    } else {
-      keyParts.push(t.shape.join('x'));
     }
-    inputs.push(t);
+    // The non-batch dims of every input (all dims without a batch dimension), '|' between inputs.
+    for (let d = batched ? 1 : 0; d < t.shape.length; d++) shapeKey += d > (batched ? 1 : 0) ? `x${t.shape[d]}` : `${t.shape[d]}`;
+    present.push(t);
   }
-  if (spec.maxBatchSize > 0 && rows === -1) throw invalid(`model '${spec.name}' needs at least one input with a batch dimension; every input given is optional and none was sent`);
+  if (batched && rows === -1) throw invalid(`model '${spec.name}' needs at least one input with a batch dimension; every input given is optional and none was sent`);
   return {
-    inputs,
-    rows: spec.maxBatchSize > 0 ? rows : 1,
-    shapeKey: keyParts.join('|'),
-    outputs: resolveOutputs(req, spec),
+    inputs: present,
+    rows: batched ? rows : 1,
+    shapeKey,
+    outputs: resolveOutputs(req, spec, checks),
   };
 }
 
-function resolveOutputs(req: InferRequest, spec: ModelSpec): PreparedOutput[] {
-  if (!req.outputs) return spec.outputs.map((o) => ({ name: o.name, binary: req.binaryOutputDefault }));
+function resolveOutputs(req: InferRequest, spec: ModelSpec, checks: Checks): readonly PreparedOutput[] {
+  if (!req.outputs) return req.binaryOutputDefault ? checks.defaultOutputs.binary : checks.defaultOutputs.json;
   return req.outputs.map((o) => {
-    if (!spec.outputs.some((s) => s.name === o.name)) {
-      throw invalid(`model '${spec.name}' has no output '${o.name}'; its outputs are ${spec.outputs.map((s) => s.name).join(', ')}`);
+    if (!checks.outputNames.has(o.name)) {
+      throw invalid(`model '${spec.name}' has no output '${o.name}'; its outputs are ${checks.outputList}`);
     }
     const binary = o.binary ?? req.binaryOutputDefault;
     return { name: o.name, binary, ...(o.classification !== undefined ? { classification: o.classification } : {}), ...(o.shm ? { shm: o.shm } : {}) };

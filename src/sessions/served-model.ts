@@ -26,6 +26,8 @@ export interface InferOptions {
   readonly priority?: number | undefined;
   /** Sequence models: the request's sequence_id / sequence_start / sequence_end. */
   readonly sequence?: SequenceParams | undefined;
+  /** How long to wait for a place when the queue is full (ms; default 0 = refuse at once). */
+  readonly queueFullWaitMs?: number | undefined;
 }
 
 export interface ModelMemory {
@@ -94,10 +96,13 @@ export class ServedModel {
   private released = false;
   /** Sequence models run through this instead of the batcher (see sequences/). */
   readonly sequences: SequenceBatcher | undefined;
+  /** Every output name, in model order (what most batches ask for). */
+  private readonly allOutputs: string[];
 
   constructor(init: ServedModelInit) {
     this.spec = init.spec;
     this.stats = init.stats ?? new ModelStats();
+    this.allOutputs = init.spec.outputs.map((o) => o.name);
     this.sessions = init.sessions;
     this.idleSessions = [...init.sessions];
     this.provider = init.sessions[0]!.provider;
@@ -138,6 +143,15 @@ export class ServedModel {
 
   get executing(): number {
     return this.batcher.executing + (this.sequences?.executing ?? 0);
+  }
+
+  /**
+   * For admission: true once the queue is below max_queue_size (at once when it is, or when
+   * there is no limit), false after `ms` without room.
+   */
+  waitForRoom(ms: number): Promise<boolean> {
+    const max = this.spec.queuePolicy.max_queue_size;
+    return max > 0 ? this.batcher.waitForRoom(max, ms) : Promise.resolve(true);
   }
 
   /** Requests queued or running: such a model is never evicted. */
@@ -197,6 +211,7 @@ export class ServedModel {
         deadline: this.deadline(start, opts.timeoutMicroseconds),
         signal: opts.signal,
         priority: this.priorityLevel(opts.priority),
+        fullWaitMs: opts.queueFullWaitMs,
       });
       this.stats.requestSucceeded(this.clock.now() - start, req.rows);
       return result;
@@ -256,6 +271,8 @@ export class ServedModel {
 
   /** The outputs any request of the batch asked for (the union), in model order. */
   private wantedOutputs(requests: readonly PreparedRequest[]): string[] {
+    // Most requests want every output: answer that without building sets per batch.
+    if (requests.every((r) => r.outputs.length === this.allOutputs.length)) return this.allOutputs;
     if (requests.length === 1) return requests[0]!.outputs.map((o) => o.name);
     const wanted = new Set(requests.flatMap((r) => r.outputs.map((o) => o.name)));
     return this.spec.outputs.filter((o) => wanted.has(o.name)).map((o) => o.name);

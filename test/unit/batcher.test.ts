@@ -241,3 +241,44 @@ describe('CancelSource', () => {
     expect(n).toBe(1);
   });
 });
+
+describe('Batcher.waitForRoom (admission of a full queue)', () => {
+  it('answers at once when there is room, wakes waiters in order as the queue drains, times out otherwise', async () => {
+    const { batcher, clock, finish } = setup({ settings: { maxQueueDelayMs: 0, maxBatchSize: 2 } });
+    void enqueue(batcher, 1); // runs
+    void enqueue(batcher, 2);
+    void enqueue(batcher, 3); // queued: 2
+    await expect(batcher.waitForRoom(3, 10)).resolves.toBe(true);
+    const woken: string[] = [];
+    const a = batcher.waitForRoom(2, 10).then((r) => woken.push(`a:${r}`));
+    const b = batcher.waitForRoom(2, 10).then((r) => woken.push(`b:${r}`));
+    const c = batcher.waitForRoom(2, 10).then((r) => woken.push(`c:${r}`));
+    await finish(0); // the batch [2, 3] leaves the queue: two places
+    await Promise.resolve();
+    expect(woken).toEqual(['a:true', 'b:true']);
+    clock.advance(10);
+    await c;
+    expect(woken).toEqual(['a:true', 'b:true', 'c:false']);
+    await Promise.all([a, b]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('Batcher.enqueue with fullWaitMs', () => {
+  it('waits for a place instead of refusing at once, and refuses once the wait runs out', async () => {
+    const { batcher, clock, runs, finish } = setup({ maxQueueSize: 1, settings: { maxBatchSize: 1 } });
+    void enqueue(batcher, 1); // runs
+    void enqueue(batcher, 2); // queued: full
+    const waiting = batcher.enqueue({ payload: 3, rows: 1, shapeKey: 'k', deadline: Infinity, fullWaitMs: 5 });
+    const refused = batcher.enqueue({ payload: 4, rows: 1, shapeKey: 'k', deadline: Infinity, fullWaitMs: 5 });
+    await finish(0); // 2 runs, a place opens: 3 takes it
+    await Promise.resolve();
+    expect(batcher.queued).toBe(1);
+    clock.advance(5);
+    await expect(refused).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await finish(1);
+    await finish(2);
+    await expect(waiting).resolves.toBe(30);
+    expect(runs.map((r) => r.payloads)).toEqual([[1], [2], [3]]);
+  });
+});

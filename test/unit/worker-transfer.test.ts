@@ -25,3 +25,12 @@ describe('transferable (worker-thread session inputs)', () => {
     expect(t.transfer).toBeUndefined();
   });
 });
+
+describe('transferable, detached buffers', () => {
+  it('fails loudly on an input already handed over (detached), instead of a run that never answers', () => {
+    const data = new Float32Array(4);
+    structuredClone(data.buffer, { transfer: [data.buffer] }); // detach it
+    expect(data.byteLength).toBe(0);
+    expect(() => transferable(data)).toThrow(/detached/);
+  });
+});
