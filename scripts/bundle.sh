@@ -37,7 +37,17 @@ run() {
 }
 
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+final="$out/$name.tar.xz"
+# Written under a temporary name and renamed when complete: an interrupted run never leaves a
+# truncated archive under the final name.
+partial="$out/.$name.tar.xz.partial.$$"
+compressor=
+cleanup() {
+  if [ -n "$compressor" ]; then kill -- "-$compressor" 2>/dev/null || kill "$compressor" 2>/dev/null || true; fi
+  rm -rf "$stage" "$partial"
+}
+trap cleanup EXIT
+trap 'echo "bundle: interrupted; nothing written under $final" >&2; exit 130' INT TERM HUP
 app="$stage/$name"
 echo "bundle: staging $name in $stage"
 run mkdir -p "$app/bin" "$app/app" "$app/cuda-ep"
@@ -80,6 +90,23 @@ else
   echo "+ write $app/start.sh"
 fi
 run mkdir -p "$out"
-echo "bundle: compressing (a few minutes on 2 cores)"
-run bash -c "tar -C '$stage' -cf - '$name' | xz -T0 -6 > '$out/$name.tar.xz'"
-[ "$dry" = 1 ] || ls -lh "$out/$name.tar.xz"
+total=$([ "$dry" = 1 ] && echo 0 || du -sm "$app" | cut -f1)
+echo "bundle: compressing $total MiB (a few minutes on 2 cores)"
+if [ "$dry" = 1 ]; then
+  echo "+ tar -C $stage -cf - $name | xz -T0 -6 > $partial; mv $partial $final (progress every 5 s)"
+else
+  # setsid: its own process group, so the cleanup stops tar and xz together.
+  setsid bash -c "tar -C '$stage' -cf - '$name' | xz -T0 -6 > '$partial'" &
+  compressor=$!
+  started=$SECONDS
+  while kill -0 "$compressor" 2>/dev/null; do
+    sleep 1
+    if [ $(( (SECONDS - started) % 5 )) = 0 ] && [ -f "$partial" ]; then
+      echo "bundle: compressing: $(( $(stat -c %s "$partial") / 1048576 )) MiB written after $(( SECONDS - started )) s ($total MiB in)"
+    fi
+  done
+  wait "$compressor" || { echo "bundle: compression failed" >&2; exit 1; }
+  compressor=
+  mv -f "$partial" "$final"
+  ls -lh "$final"
+fi

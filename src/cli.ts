@@ -67,13 +67,15 @@ async function serve(argv: readonly string[]): Promise<void> {
       agent.logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown did not finish in time: exiting');
       exit(1);
     }, config.shutdownGraceMs + EXIT_MARGIN_MS).unref();
-    agent.close().then(
+    // After this turn of the event loop: requests whose bytes were ready with the signal (a loop
+    // busy with a run sees both at once) are parsed, and so accepted, before the drain begins.
+    setImmediate(() => agent.close().then(
       () => exit(0),
       (err: unknown) => {
         agent.logger.error({ err }, 'error while stopping');
         exit(1);
       },
-    );
+    ));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -158,7 +158,7 @@ describe("onnxruntime's telemetry", () => {
 
   it('a start, a load and an inference leave no telemetry files by default', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'agent-home-'));
-    const env = { ...process.env, HOME: home };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env.ORT_DISABLE_TELEMETRY; // as an operator's shell would have it
     const s = await serve(['--load-models', 'add_sub'], { env });
     await infer(s.url);
@@ -169,7 +169,7 @@ describe("onnxruntime's telemetry", () => {
 
   it('--ort-telemetry opts in (onnxruntime then keeps its device id and event queue)', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'agent-home-'));
-    const env = { ...process.env, HOME: home };
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
     delete env.ORT_DISABLE_TELEMETRY;
     const s = await serve(['--load-models', 'add_sub', '--ort-telemetry'], { env });
     await infer(s.url);

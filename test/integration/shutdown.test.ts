@@ -157,7 +157,7 @@ describe('SIGTERM with requests on the wire', () => {
       ...Array.from({ length: 4 }, () => post('ocr', page)),
       ...Array.from({ length: 16 }, () => post('text_direction', line)),
     ];
-    await new Promise((r) => setTimeout(r, 50)); // sent, and in decode or in a stage, when the signal comes
+    await new Promise((r) => setTimeout(r, 150)); // sent, and in decode or in a stage, when the signal comes
     s.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 20));
     const late = await fetch(`${s.url}/v1/models/ocr/predict`, { method: 'POST', body: page, headers: { 'content-type': 'image/png' } });
@@ -165,14 +165,25 @@ describe('SIGTERM with requests on the wire', () => {
     expect(late.headers.get('retry-after')).toBe('5');
     expect(((await late.json()) as any).error).toMatch(/not taking new requests \(shutting down\)/);
     const results = await Promise.all(accepted);
+    // Accepted = headers parsed before the signal: those answer 200 with their result. A request
+    // whose headers the agent had not read yet (a shared, loaded machine) may only get the
+    // draining answer; nothing else is allowed (before the fix: "stage 'direction': model
+    // 'text_direction' version 1 is not ready (UNAVAILABLE: unloaded)", "the model is unloading").
+    const draining = (r: { status: number; json: any }) => r.status === 503 && /not taking new requests \(shutting down\)/.test(r.json.error);
     for (const r of results.slice(0, 4)) {
+      if (draining(r)) continue;
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       expect(r.json.text).toMatch(/HELLO WORLD 2026/);
     }
     for (const r of results.slice(4)) {
+      if (draining(r)) continue;
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       expect(r.json.predictions[0].label).toBe('0');
     }
+    const ok = results.filter((r) => r.status === 200).length;
+    console.log(`OCR/image requests sent before SIGTERM: ${ok} of ${results.length} accepted and answered 200 with their result, ${results.length - ok} got the draining 503, 0 failed otherwise`);
+    expect(results.slice(0, 4).filter((r) => r.status === 200).length).toBeGreaterThan(0); // pages were mid-pipeline at the signal
+    expect(results.slice(4).filter((r) => r.status === 200).length).toBeGreaterThan(0);
     expect(await s.exited).toBe(0);
   }, 120_000);
 

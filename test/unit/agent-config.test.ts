@@ -63,8 +63,8 @@ describe('loadConfig', () => {
     expect(c).toMatchObject(DEFAULTS);
     expect(c).toEqual(ConfigSchema.parse({}));
     expect(c.apiToken).toBeUndefined();
-    // Every key but the optional ones (tokens, coordinator, advertised URL) has a default.
-    const optional = ['apiToken', 'coordinatorUrl', 'coordinatorToken', 'advertiseUrl'];
+    // Every key but the optional ones (tokens, coordinator, advertised URL, the state dir: found at start) has a default.
+    const optional = ['apiToken', 'coordinatorUrl', 'coordinatorToken', 'advertiseUrl', 'stateDir'];
     expect(Object.keys(c).sort()).toEqual(CONFIG_KEYS.filter((k) => !optional.includes(k)).sort());
   });
 
