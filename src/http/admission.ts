@@ -26,7 +26,7 @@
  * read megabytes only to drop them.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AgentError } from '../errors.js';
+import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
 import { refuseWhileDraining } from './inference.js';
@@ -57,7 +57,7 @@ export function admitFromHeaders(ctx: HttpContext, model: string, length: number
   }
   if (ctx.models.pipeline(model)) return undefined;
   if (ctx.models.status(model) === undefined) {
-    if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', `unknown model '${model}': it is not in the model repository`);
+    if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownModel(model, `unknown model '${model}': it is not in the model repository`));
     return undefined;
   }
   let served;
