@@ -10,7 +10,7 @@ import { completeModelSpec } from '../../src/sessions/model-spec.js';
 
 const session: SessionSettings = {
   providers: ['cpu'], cudaDeviceId: 0, intraOpThreads: 1, interOpThreads: 0, graphOptimizationLevel: 'all',
-  executionMode: 'sequential', enableCpuMemArena: true, enableMemPattern: true, thread: 'main',
+  executionMode: 'sequential', enableCpuMemArena: true, enableMemPattern: true, thread: 'main', allowSpinning: false,
 };
 const sig = (shape: number[], out: number[]): { inputs: TensorSignature[]; outputs: TensorSignature[] } => ({
   inputs: [{ name: 'data_0', datatype: 'FP32', ortType: 'float32', shape }],
