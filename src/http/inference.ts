@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
+import { sequenceParams } from '../sequences/parameters.js';
 
 export {
   inferModel, PIPELINE_INPUT, PIPELINE_OUTPUT, pipelineMetadata, refuseWhileDraining, runInference, runPipelineV2,

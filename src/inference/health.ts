@@ -110,6 +110,7 @@ export function modelStatistics(ctx: ServingContext, model: string | undefined, 
         evictions: status?.evictions ?? 0,
         queue_depth: m.queued,
         executing: m.executing,
+        ...(m.sequences ? { sequence_stats: m.sequences.snapshot() } : {}),
       };
     }),
   };

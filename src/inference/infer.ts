@@ -10,6 +10,7 @@
  * the response head and the outputs, or throws an `AgentError` whose code both transports
  * map through the one table in errors.ts.
  */
+import { sequenceParams } from '../sequences/parameters.js';
 import { AgentError, invalid } from '../errors.js';
 import { applyPostprocess, type Postprocessed } from '../postprocess/apply.js';
 import { hasImageInputs, imageBytes, preprocessImages } from '../preprocess/request.js';
@@ -94,6 +95,7 @@ export async function runInference(ctx: ServingContext, served: ServedModel, dec
     signal,
     timeoutMicroseconds: timeoutOf(decoded.parameters, deadline),
     priority: intParameter(decoded.parameters, 'priority'),
+    sequence: sequenceParams(decoded.parameters),
     queueFullWaitMs: ctx.config.queueFullDelayMs,
   });
   return {

@@ -90,6 +90,10 @@ export class AgentMetrics {
       });
     gaugeFrom('nv_inference_pending_request_count', 'Instantaneous number of pending requests awaiting execution', (m) => m.queued);
     gaugeFrom('gpu_agent_model_executing_batches', 'Batches running now', (m) => m.executing);
+    gaugeFrom('gpu_agent_sequences_live', 'Live sequences of a sequence (stateful) model', (m) => m.sequences?.live ?? 0);
+    counterFrom('gpu_agent_sequence_starts_total', 'Sequences started (sequence_start requests admitted)', (m) => m.sequences?.counters.started ?? 0);
+    counterFrom('gpu_agent_sequence_ends_total', 'Sequences ended by sequence_end, drain or unload', (m) => m.sequences?.counters.ended ?? 0);
+    counterFrom('gpu_agent_sequence_timeouts_total', 'Sequences ended after max_sequence_idle_microseconds without a request', (m) => m.sequences?.counters.expired ?? 0);
     gaugeFrom('gpu_agent_model_load_duration_seconds', 'Load-to-READY time of the loaded model (sessions, warm-up)', (m) => m.loadMs / 1000);
     gaugeFrom('gpu_agent_model_memory_bytes', 'Memory charged to the model against its device budget', (m) => m.memory.bytes, ['device']);
     new Gauge({

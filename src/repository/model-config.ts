@@ -11,6 +11,7 @@ import { OcrConfigSchema } from '../pipeline/ocr.js';
 import { PostprocessSchema } from '../postprocess/schema.js';
 import { ImagePreprocessSchema } from '../preprocess/schema.js';
 import { checkUnsupported } from './unsupported.js';
+import { SequenceBatchingSchema } from '../sequences/config-schema.js';
 
 /** Triton's JSON writes int64 fields as strings; accept both. */
 const int = (min = 0) =>
@@ -88,6 +89,8 @@ export const MODEL_PARAMETERS = {
   session_thread: '"auto", "worker" or "main": where the session runs (overrides --session-thread)',
   'session.intra_op.allow_spinning': '"1"/"0": idle onnxruntime pool threads spin-wait (overrides --intra-op-spinning)',
   batching_policy: '"work_conserving" or "triton": dynamic batching policy (overrides --batching-policy)',
+  constant_inputs: 'sequence models: inputs the agent feeds with a constant, "name:value,…" (e.g. "sr:16000"); clients do not send them',
+  state_batch_axis: 'sequence models: the axis of the state tensors where sequences stack, "1" for all or "name:axis,…" (default 0)',
 } as const;
 
 const ParametersSchema = z.record(z.string(), z.object({ string_value: z.string() }).strict())
@@ -151,6 +154,8 @@ export const ModelConfigSchema = z.object({
   input: z.array(TensorConfigSchema).optional(),
   output: z.array(TensorConfigSchema).optional(),
   dynamic_batching: DynamicBatchingSchema.optional(),
+  /** Stateful models (see sequences/): Triton's ModelSequenceBatching. */
+  sequence_batching: SequenceBatchingSchema.optional(),
   instance_group: z.array(InstanceGroupSchema).optional(),
   parameters: ParametersSchema.optional(),
   version_policy: VersionPolicySchema.optional(),
@@ -166,6 +171,9 @@ export const ModelConfigSchema = z.object({
       code: 'custom', path: ['dynamic_batching'],
       message: 'dynamic_batching needs max_batch_size ≥ 1; set max_batch_size or remove dynamic_batching',
     });
+  }
+  if (cfg.dynamic_batching && cfg.sequence_batching) {
+    ctx.addIssue({ code: 'custom', path: ['sequence_batching'], message: 'give one of dynamic_batching and sequence_batching (a sequence model batches with sequence_batching.oldest or .direct)' });
   }
   const db = cfg.dynamic_batching;
   if (db && mbs !== undefined && mbs > 0) {

@@ -1,7 +1,7 @@
 /**
  * Fields of Triton's ModelConfig that the agent reads but does not implement. A config that
  * sets one is refused by name, with what to do instead:
- *   `field 'sequence_batching' is not supported by gpu-node-agent (sequence batching is not supported yet; ...)`
+ *   `field 'ensemble_scheduling' is not supported by gpu-node-agent (ensembles are not supported; ...)`
  * A field left at its default (`allow_ragged_batch: false`, `response_cache { enable: false }`,
  * an empty list or map) changes nothing, so it is accepted and dropped before validation.
  * Applies to config.pbtxt, config.json and load-request configs alike.
@@ -21,11 +21,9 @@ const empty = (v: unknown): boolean =>
   (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(empty));
 const never = (): boolean => false;
 
-const SEQUENCE = 'sequence batching is not supported yet; serve the model without it (each request then runs on its own) or keep it on Triton for now';
 const TENSORRT = 'a TensorRT feature; ONNX models through onnxruntime have no use for it, remove it';
 
 const RULES: readonly Rule[] = [
-  { path: 'sequence_batching', harmless: never, reason: SEQUENCE },
   { path: 'ensemble_scheduling', harmless: never, reason: "ensembles are not supported; call the models one after another from the client (the agent's own image pipelines are platform 'ocr_pipeline')" },
   { path: 'batch_input', harmless: empty, reason: 'batch inputs (ragged batching helpers) are not supported; pad the inputs in the client to one shape' },
   { path: 'batch_output', harmless: empty, reason: 'batch outputs (ragged batching helpers) are not supported; pad the inputs in the client to one shape' },

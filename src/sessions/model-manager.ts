@@ -30,6 +30,7 @@ import { budgetFor, type Device, type MemoryProbe } from './memory.js';
 import { completeModelSpec, instanceCount, sessionSettingsFor, type ModelDefaults, type ModelSpec } from './model-spec.js';
 import { ServedModel } from './served-model.js';
 import { planWarmup } from './warmup.js';
+import { loadInitialStates } from '../sequences/spec.js';
 import { placementWarnings } from '../repository/placement.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -428,7 +429,7 @@ export class ModelManager {
     for (const m of this.loaded(device)) {
       if (m.spec.name === except) continue;
       const e = byName.get(m.spec.name) ?? { bytes: 0, lastUsed: 0, busy: false };
-      byName.set(m.spec.name, { bytes: e.bytes + m.memory.bytes, lastUsed: Math.max(e.lastUsed, m.lastUsed), busy: e.busy || m.busy });
+      byName.set(m.spec.name, { bytes: e.bytes + m.memory.bytes, lastUsed: Math.max(e.lastUsed, m.lastUsed), busy: e.busy || m.busy || m.holdsSequences });
     }
     return [...byName].map(([key, e]) => ({ key, ...e, pinned: this.deps.pool.preload.includes(key) }));
   }
@@ -598,6 +599,7 @@ export class ModelManager {
           logger.warn({ model: model.name, version, provider: f.provider, cause: f.error }, `execution provider '${f.provider}' unavailable; falling back`);
         }
         const spec = completeModelSpec(model.name, version, config, sessions[0]!, session, defaults, source);
+        loadInitialStates(spec.sequence, model.dir);
         const dictionaries = await loadDictionaries(model, spec);
         const onBatch = this.deps.onBatch;
         const onRequest = this.deps.onRequest;

@@ -12,6 +12,7 @@ import type { ModelConfig, QueuePolicy, TensorConfig } from '../repository/model
 import { QueuePolicySchema } from '../repository/model-config.js';
 import type { Postprocess } from '../postprocess/schema.js';
 import { checkPreprocessAgainstInput, type ImagePreprocess } from '../preprocess/schema.js';
+import { agentTensorNames, completeSequenceSpec, type SequenceSpec } from '../sequences/spec.js';
 
 export interface TensorSpec {
   readonly name: string;
@@ -51,6 +52,8 @@ export interface ModelSpec {
   readonly warmup: boolean;
   /** The completed config, as `GET /v2/models/{m}/config` returns it. */
   readonly config: ModelConfig;
+  /** Sequence (stateful) models: controls, implicit state, constants (see sequences/). `inputs`/`outputs` then hold the client's tensors only. */
+  readonly sequence?: SequenceSpec | undefined;
 }
 
 export interface ModelDefaults {
@@ -234,6 +237,12 @@ export function completeModelSpec(
   defaults: ModelDefaults,
   source: string,
 ): ModelSpec {
+  const declared = sig;
+  // A sequence model's controls, states and constants are the agent's: clients see the rest.
+  if (config.sequence_batching) {
+    const agent = agentTensorNames(config);
+    sig = { inputs: sig.inputs.filter((t) => !agent.inputs.has(t.name)), outputs: sig.outputs.filter((t) => !agent.outputs.has(t.name)) };
+  }
   const batchable = hasBatchDimension(sig);
   let maxBatchSize = config.max_batch_size;
   const autoBatch = maxBatchSize === undefined;
@@ -250,8 +259,9 @@ export function completeModelSpec(
   const inputs = completeTensors('input', config.input, sig.inputs, maxBatchSize, source);
   const outputs = completeTensors('output', config.output, sig.outputs, maxBatchSize, source);
   // Like Triton's onnxruntime auto-complete: a batchable model without a config batches dynamically.
-  const db = config.dynamic_batching ?? (autoBatch && maxBatchSize > 1 ? { preferred_batch_size: [], max_queue_delay_microseconds: 0, preserve_ordering: false, priority_levels: 0, default_priority_level: 0, default_queue_policy: QueuePolicySchema.parse({}) } : undefined);
+  const db = config.dynamic_batching ?? (autoBatch && maxBatchSize > 1 && !config.sequence_batching ? { preferred_batch_size: [], max_queue_delay_microseconds: 0, preserve_ordering: false, priority_levels: 0, default_priority_level: 0, default_queue_policy: QueuePolicySchema.parse({}) } : undefined);
   const instances = instanceCount(config);
+  const sequence = config.sequence_batching ? completeSequenceSpec(config, config.sequence_batching, declared, maxBatchSize, instances, source) : undefined;
   const toConfigTensor = (t: TensorSpec) => ({
     name: t.name,
     data_type: tritonTypeOf(t.datatype),
@@ -296,5 +306,6 @@ export function completeModelSpec(
     session,
     warmup: config.parameters?.warmup?.string_value !== '0',
     config: complete,
+    ...(sequence ? { sequence } : {}),
   };
 }

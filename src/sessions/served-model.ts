@@ -14,6 +14,9 @@ import type { Device } from './memory.js';
 import type { ModelSpec } from './model-spec.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
 import type { WarmupPlan } from './warmup.js';
+import type { SequenceParams } from '../sequences/parameters.js';
+import { SequenceBatcher } from '../sequences/sequence-batcher.js';
+import { addSequenceFeeds } from '../sequences/feeds.js';
 
 export interface InferOptions {
   readonly signal?: CancelSignal | undefined;
@@ -21,6 +24,8 @@ export interface InferOptions {
   readonly timeoutMicroseconds?: number | undefined;
   /** The request's `priority` parameter (1 = highest), if it sent one. */
   readonly priority?: number | undefined;
+  /** Sequence models: the request's sequence_id / sequence_start / sequence_end. */
+  readonly sequence?: SequenceParams | undefined;
   /** How long to wait for a place when the queue is full (ms; default 0 = refuse at once). */
   readonly queueFullWaitMs?: number | undefined;
   /** Told the request's compute time once it ran: its share (by rows) of its batch's run, ms. */
@@ -94,6 +99,8 @@ export class ServedModel {
   private readonly clock: Clock;
   private released = false;
   private readonly onRequest: ((ms: number) => void) | undefined;
+  /** Sequence models run through this instead of the batcher (see sequences/). */
+  readonly sequences: SequenceBatcher | undefined;
   /** Every output name, in model order (what most batches ask for). */
   private readonly allOutputs: string[];
 
@@ -121,6 +128,19 @@ export class ServedModel {
         init.onBatch?.(r.rows);
       },
     });
+    const seq = this.spec.sequence;
+    this.sequences = seq && new SequenceBatcher({
+      spec: this.spec,
+      seq,
+      instances: this.sessions.length,
+      clock: this.clock,
+      run: (feeds, names) => this.runOnIdleSession(feeds, names),
+      onBatch: (rows, inputMs, inferMs, outputMs, queueMs) => {
+        for (const ms of queueMs) this.stats.queued(ms);
+        this.stats.executed(rows, inputMs, inferMs, outputMs);
+        init.onBatch?.(rows);
+      },
+    });
   }
 
   /** Compute time of every batch this model ran in this process (feeds + run + split), ms. */
@@ -128,11 +148,11 @@ export class ServedModel {
   private readonly computeShare = new WeakMap<PreparedRequest, number>();
 
   get queued(): number {
-    return this.batcher.queued;
+    return this.batcher.queued + (this.sequences?.queued ?? 0);
   }
 
   get executing(): number {
-    return this.batcher.executing;
+    return this.batcher.executing + (this.sequences?.executing ?? 0);
   }
 
   /** Requests inside the batches running now. */
@@ -151,7 +171,12 @@ export class ServedModel {
 
   /** Requests queued or running: such a model is never evicted. */
   get busy(): boolean {
-    return !this.batcher.idle;
+    return !this.batcher.idle || !(this.sequences?.idle ?? true);
+  }
+
+  /** Live sequences hold state here: such a model is not evicted either (see model-manager). */
+  get holdsSequences(): boolean {
+    return (this.sequences?.live ?? 0) > 0;
   }
 
   /**
@@ -167,7 +192,13 @@ export class ServedModel {
       for (const sample of plan.samples) {
         for (let i = 0; i < sample.count; i++) {
           try {
-            await session.run(batchFeeds(this.spec, [sample.request], sample.request.rows), this.spec.outputs.map((o) => o.name));
+            const feeds = batchFeeds(this.spec, [sample.request], sample.request.rows);
+            // A sequence model also gets its controls, initial states and constants: one fresh sequence per row.
+            if (this.spec.sequence) {
+              const rows = Array.from({ length: Math.max(1, sample.request.rows) }, () => ({ start: true, end: true, corrId: 1, state: new Map() }));
+              addSequenceFeeds(this.spec.sequence, rows, this.spec.maxBatchSize > 0, feeds);
+            }
+            await session.run(feeds, this.spec.outputs.map((o) => o.name));
           } catch (err) {
             const why = (err as Error).message;
             if (plan.kind === 'samples') throw new Error(`model_warmup sample '${sample.name}' failed: ${why}`);
@@ -183,6 +214,11 @@ export class ServedModel {
     const start = this.clock.now();
     this.lastUsed = start;
     try {
+      if (this.sequences) {
+        const result = await this.sequences.enqueue(req, opts.sequence, opts.signal);
+        this.stats.requestSucceeded(this.clock.now() - start, req.rows);
+        return result;
+      }
       const result = await this.batcher.enqueue({
         payload: req,
         rows: req.rows,
@@ -244,6 +280,17 @@ export class ServedModel {
     }
   }
 
+  /** One run on an idle session (the sequence batcher's batches). */
+  private async runOnIdleSession(feeds: Parameters<ModelSession['run']>[0], names: readonly string[]): ReturnType<ModelSession['run']> {
+    const session = this.idleSessions.pop();
+    if (!session) throw new AgentError('INTERNAL', 'no idle session for a dispatched batch (this is a bug)');
+    try {
+      return await session.run(feeds, names);
+    } finally {
+      this.idleSessions.push(session);
+    }
+  }
+
   /** The outputs any request of the batch asked for (the union), in model order. */
   private wantedOutputs(requests: readonly PreparedRequest[]): string[] {
     // Most requests want every output: answer that without building sets per batch.
@@ -255,19 +302,19 @@ export class ServedModel {
 
   /** Resolves once nothing is queued or running. */
   whenIdle(): Promise<void> {
-    return this.batcher.whenIdle();
+    return Promise.all([this.batcher.whenIdle(), this.sequences?.whenIdle()]).then(() => undefined);
   }
 
   /** Finish everything queued and running, then free the sessions. */
   async close(): Promise<void> {
-    await this.batcher.close();
+    await Promise.all([this.batcher.close(), this.sequences?.close()]);
     await this.release();
   }
 
   /** Reject everything queued with `err`, wait for running batches, free the sessions. */
   async destroy(err: Error): Promise<void> {
     this.batcher.destroy(err);
-    await this.batcher.close();
+    await Promise.all([this.batcher.close(), this.sequences?.destroy(err)]);
     await this.release();
   }
 

@@ -189,7 +189,7 @@ describe('config.pbtxt on NVIDIA configs', () => {
     expect(cfg.max_batch_size).toBe(0);
   });
 
-  it('simple_sequence: control_input parses in full, then sequence_batching is refused by name with its line', () => {
+  it('simple_sequence: control_input parses in full and the config validates (sequence batching, see sequences/)', () => {
     const { json } = pbtxtToJson(SIMPLE_SEQUENCE);
     expect(json.sequence_batching).toEqual({
       control_input: [
@@ -197,9 +197,9 @@ describe('config.pbtxt on NVIDIA configs', () => {
         { name: 'READY', control: [{ kind: 'CONTROL_SEQUENCE_READY', int32_false_true: [0, 1] }] },
       ],
     });
-    expect(errorOf(() => parsePbtxtConfig('simple_sequence/config.pbtxt', SIMPLE_SEQUENCE))).toBe(
-      "simple_sequence/config.pbtxt line 5: field 'sequence_batching' is not supported by gpu-node-agent (sequence batching is not supported yet; serve the model without it (each request then runs on its own) or keep it on Triton for now)",
-    );
+    const cfg = parsePbtxtConfig('simple_sequence/config.pbtxt', SIMPLE_SEQUENCE);
+    expect(cfg.sequence_batching?.control_input.map((c) => c.name)).toEqual(['START', 'READY']);
+    expect(cfg.sequence_batching?.max_sequence_idle_microseconds).toBe(1_000_000);
   });
 
   it('an ensemble: input_map/output_map maps parse, ensemble_scheduling is refused by name', () => {
