@@ -232,7 +232,8 @@ export class Agent {
    * Stop taking new inference (503 + Retry-After, readiness false); resolves when every request
    * accepted before it has been answered, in whatever phase it was (body, image decode, each
    * pipeline stage, queue, run), and nothing is queued or running. Models stay loaded;
-   * `uncordon()` takes work again.
+   * `uncordon()` takes work again. Live sequences end once their accepted chunks have run (a
+   * stream's state does not survive a drain): the next request of each is told so.
    */
   async drain(reason = 'draining'): Promise<void> {
     this.node.state = 'draining';
@@ -241,6 +242,8 @@ export class Agent {
     if (this.server) await drainControlOf(this.server).whenNoneInFlight();
     await this.grpc?.drain();
     await this.models.whenIdle();
+    const ended = this.models.endSequences(`ended (the node drained: ${reason})`);
+    if (ended > 0) this.logger.info({ sequences: ended }, 'drain ended the live sequences');
   }
 
   /**

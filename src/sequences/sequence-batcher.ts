@@ -286,6 +286,21 @@ export class SequenceBatcher {
     this.endAll(`ended (the model was ${this.closing === 'unloading' ? 'unloaded' : this.closing})`);
   }
 
+  /**
+   * End every live sequence that has nothing queued or running (the node drained: what was
+   * accepted has run); the next request of each is told `why`. Returns how many ended.
+   */
+  endIdleSequences(why: string): number {
+    let n = 0;
+    for (const s of [...this.sequences.values()]) {
+      if (s.running || s.queue.length > 0) continue;
+      this.end(s.key, why, 'ended');
+      n++;
+    }
+    this.pump();
+    return n;
+  }
+
   /** Reject everything queued with `err`, end every sequence once running batches finish. */
   async destroy(err: Error): Promise<void> {
     this.closing ??= 'unloading';

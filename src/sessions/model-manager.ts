@@ -372,6 +372,11 @@ export class ModelManager {
     while (this.ready().some((m) => m.busy)) await Promise.all(this.ready().map((m) => m.whenIdle()));
   }
 
+  /** End the idle live sequences of every sequence model (after a drain); how many ended. */
+  endSequences(why: string): number {
+    return this.ready().reduce((n, m) => n + (m.sequences?.endIdleSequences(why) ?? 0), 0);
+  }
+
   /** Unload everything after in-flight work finishes. */
   async close(): Promise<void> {
     this.closed = true;
