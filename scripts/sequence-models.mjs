@@ -6,6 +6,15 @@
 //   sequence_accumulator  OUTPUT = running sum of INPUT since the sequence's START, kept in an
 //                         implicit state (ACC_IN -> ACC_OUT); also echoes its CORRID (uint64),
 //                         END (bool) and READY (fp32) controls, so every control form is seen.
+//   simple_dyna_sequence  NVIDIA's simple_dyna_sequence config (START, END, READY int32 and CORRID
+//                         uint64 controls, the oldest strategy, 2 instances): OUTPUT =
+//                         READY * (INPUT + START + END * CORRID), what the --dyna run of
+//                         simple_http_sequence_sync_infer_client.py checks for integer ids (1 + the
+//                         input first, the input, and the correlation id added on the last request).
+//   simple_string_dyna_sequence  the same controls with a TYPE_STRING CORRID (as NVIDIA's QA derives
+//                         it) and an implicit-state accumulator: OUTPUT = running sum of INPUT since
+//                         START, plus the decimal CORRID (Cast string→int32) on the last request;
+//                         what that client checks for its string id "1002".
 // Reproducible like generate-models.mjs: identical bytes are not rewritten.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -66,6 +75,129 @@ function accumulatorModel() {
       node('Identity', ['READY'], ['READY_OUT']),
     ],
   });
+}
+
+function dynaSequenceModel() {
+  const col = ['batch', 1];
+  return buildModel({
+    graphName: 'simple_dyna_sequence',
+    inputs: [
+      valueInfo('INPUT', DataType.INT32, col),
+      valueInfo('START', DataType.INT32, col),
+      valueInfo('END', DataType.INT32, col),
+      valueInfo('READY', DataType.INT32, col),
+      valueInfo('CORRID', DataType.UINT64, col),
+    ],
+    outputs: [valueInfo('OUTPUT', DataType.INT32, col)],
+    nodes: [
+      node('Cast', ['CORRID'], ['corrid'], { to: DataType.INT32 }),
+      node('Mul', ['END', 'corrid'], ['last']),
+      node('Add', ['INPUT', 'START'], ['first']),
+      node('Add', ['first', 'last'], ['sum']),
+      node('Mul', ['sum', 'READY'], ['OUTPUT']),
+    ],
+  });
+}
+
+function stringDynaSequenceModel() {
+  const col = ['batch', 1];
+  return buildModel({
+    graphName: 'simple_string_dyna_sequence',
+    inputs: [
+      valueInfo('INPUT', DataType.INT32, col),
+      valueInfo('START', DataType.INT32, col),
+      valueInfo('END', DataType.INT32, col),
+      valueInfo('READY', DataType.INT32, col),
+      valueInfo('CORRID', DataType.STRING, col),
+      valueInfo('ACC_IN', DataType.INT32, col),
+    ],
+    outputs: [valueInfo('OUTPUT', DataType.INT32, col), valueInfo('ACC_OUT', DataType.INT32, col)],
+    initializers: [initializer('one', DataType.INT32, [], [1])],
+    nodes: [
+      node('Sub', ['one', 'START'], ['keep']),
+      node('Mul', ['ACC_IN', 'keep'], ['carried']),
+      node('Add', ['INPUT', 'carried'], ['ACC_OUT']),
+      node('Cast', ['CORRID'], ['corrid'], { to: DataType.INT32 }),
+      node('Mul', ['END', 'corrid'], ['last']),
+      node('Add', ['ACC_OUT', 'last'], ['sum']),
+      node('Mul', ['sum', 'READY'], ['OUTPUT']),
+    ],
+  });
+}
+
+/**
+ * NVIDIA's simple_dyna_sequence config (its docs/examples model repository) for onnxruntime:
+ * the same sequence_batching, inputs, outputs and instance group; its custom backend's
+ * `execute_delay_ms` parameter has no meaning here and is left out. `corrid` TYPE_STRING gives
+ * simple_string_dyna_sequence, with the implicit accumulator state its backend keeps.
+ */
+export function dynaSequenceConfig(name = 'simple_dyna_sequence', corrid = 'TYPE_UINT64') {
+  const flag = (n, kind) => `    {
+      name: "${n}"
+      control [
+        {
+          kind: ${kind}
+          int32_false_true: [ 0, 1 ]
+        }
+      ]
+    },`;
+  const state = corrid === 'TYPE_STRING'
+    ? `  state [
+    {
+      input_name: "ACC_IN"
+      output_name: "ACC_OUT"
+      data_type: TYPE_INT32
+      dims: [ 1 ]
+      initial_state: { data_type: TYPE_INT32 dims: [ 1 ] zero_data: true name: "zero" }
+    }
+  ]
+`
+    : '';
+  return `name: "${name}"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+sequence_batching {
+  max_sequence_idle_microseconds: 10000000
+  oldest {
+    max_candidate_sequences: 1024
+    max_queue_delay_microseconds: 10000
+  }
+  control_input [
+${flag('START', 'CONTROL_SEQUENCE_START')}
+${flag('END', 'CONTROL_SEQUENCE_END')}
+${flag('READY', 'CONTROL_SEQUENCE_READY')}
+    {
+      name: "CORRID"
+      control [
+        {
+          kind: CONTROL_SEQUENCE_CORRID
+          data_type: ${corrid}
+        }
+      ]
+    }
+  ]
+${state}}
+input [
+  {
+    name: "INPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+instance_group [
+  {
+    count: 2
+    kind: KIND_CPU
+  }
+]
+`;
 }
 
 /** NVIDIA's simple_sequence config.pbtxt (its qa model repository), as the client expects it. */
@@ -152,12 +284,16 @@ output [
 `;
 }
 
-/** Write both models with their configs into repoDir. */
+/** Write the sequence models with their configs into repoDir. */
 export async function generateSequenceModels(repoDir, accumulator = {}) {
   return [
     writeFile(path.join(repoDir, 'simple_sequence', '1', 'model.onnx'), simpleSequenceModel()),
     writeFile(path.join(repoDir, 'simple_sequence', 'config.pbtxt'), SIMPLE_SEQUENCE_CONFIG),
     writeFile(path.join(repoDir, 'sequence_accumulator', '1', 'model.onnx'), accumulatorModel()),
     writeFile(path.join(repoDir, 'sequence_accumulator', 'config.pbtxt'), accumulatorConfig(accumulator)),
+    writeFile(path.join(repoDir, 'simple_dyna_sequence', '1', 'model.onnx'), dynaSequenceModel()),
+    writeFile(path.join(repoDir, 'simple_dyna_sequence', 'config.pbtxt'), dynaSequenceConfig()),
+    writeFile(path.join(repoDir, 'simple_string_dyna_sequence', '1', 'model.onnx'), stringDynaSequenceModel()),
+    writeFile(path.join(repoDir, 'simple_string_dyna_sequence', 'config.pbtxt'), dynaSequenceConfig('simple_string_dyna_sequence', 'TYPE_STRING')),
   ];
 }
