@@ -61,6 +61,7 @@ export function tritonConfigJson(config: ModelConfig, ctx: ConfigContext = {}): 
       eager_batching: opt.eager_batching ?? false,
     },
     ...(c.dynamic_batching ? { dynamic_batching: { ...(c.dynamic_batching as Json), priority_queue_policy: {} } } : {}),
+    ...(c.sequence_batching ? { sequence_batching: c.sequence_batching } : {}),
     instance_group: groups,
     default_model_filename: c.default_model_filename ?? 'model.onnx',
     cc_model_filenames: {},

@@ -82,6 +82,9 @@ describe("NVIDIA's simple_dyna_sequence", () => {
     expect(cfg).toMatchObject({ name: 'simple_dyna_sequence', max_batch_size: 8, instance_group: [{ kind: 'KIND_CPU', count: 2 }] });
     // the controls are the agent's to feed: clients see INPUT alone
     expect(cfg.input.map((i: any) => i.name)).toEqual(['INPUT']);
+    // ... and the effective config shows the sequence batcher as read (Triton's GET config does)
+    expect(cfg.sequence_batching.control_input.map((c: any) => c.name)).toEqual(expect.arrayContaining(['START', 'END', 'READY', 'CORRID']));
+    expect(cfg.sequence_batching.oldest).toMatchObject({ max_candidate_sequences: 1024 });
     const meta = (await getJson(`${agent.url}/v2/models/simple_dyna_sequence`)).json;
     expect(meta.inputs.map((i: any) => i.name)).toEqual(['INPUT']);
     expect((await getJson(`${agent.url}/v2/models/simple_string_dyna_sequence/ready`)).status).toBe(200);
