@@ -40,7 +40,7 @@ async function until(check, what, ms = 60_000) {
 
 let coordinator = startCoordinator();
 await until(async () => Array.isArray(await nodes()), 'the coordinator');
-const agent = spawn(process.execPath, [CLI, 'serve', '--models', path.join(ROOT, 'models'), '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub',
+const agent = spawn(process.execPath, [CLI, 'serve', '--grpc-port', '0', '--models', path.join(ROOT, 'models'), '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub',
   '--coordinator-url', `ws://127.0.0.1:${port}/agents`, '--coordinator-token', TOKEN, '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'reregister-state-'))], { stdio: ['ignore', 'pipe', 'inherit'], env });
 let out = '';
 const agentUrl = await new Promise((resolve) => agent.stdout.on('data', (d) => {

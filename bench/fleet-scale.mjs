@@ -213,7 +213,7 @@ sse.body.destroy();
 const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
 const repo = mkdtempSync(path.join(os.tmpdir(), 'fleet-scale-repo-'));
 await generateIdentityModels(repo);
-const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
+const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
   '--coordinator-url', agentsUrl, '--coordinator-token', TOKEN, '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'fleet-scale-agent-')), '--log-level', 'info'],
 { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
 const agentUrl = await new Promise((resolve) => {

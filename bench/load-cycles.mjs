@@ -30,7 +30,7 @@ const port = await new Promise((resolve) => {
   });
 });
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--models', path.join(ROOT, 'models'), '--port', String(port), '--providers', 'cpu',
+const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', path.join(ROOT, 'models'), '--port', String(port), '--providers', 'cpu',
   '--load-models', 'add_sub', '--log-level', 'warn', ...extra], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
 const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -380,7 +380,7 @@ async function main() {
 
     step('starting the agent and the empty route (child processes)');
     const nodeFlags = profDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(profDir, 'agent')] : [];
-    const serveArgv = ['--models', repo, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--providers', 'cpu', ...OPT.agentArgs];
+    const serveArgv = ['--models', repo, '--host', '127.0.0.1', '--port', '0', '--grpc-port', '0', '--log-level', 'info', '--providers', 'cpu', ...OPT.agentArgs];
     useAgentArgv(serveArgv);
     agent = startNode('agent', [...nodeFlags, path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', ...serveArgv], {
       isReady: (o) => o.msg === 'gpu-agent listening' && typeof o.url === 'string',
@@ -393,7 +393,7 @@ async function main() {
     let imageReady;
     const startImageAgent = () => {
       const t0 = performance.now();
-      const argv = ['--models', imageRepo.repo, '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--providers', 'cpu', ...OPT.agentArgs];
+      const argv = ['--models', imageRepo.repo, '--host', '127.0.0.1', '--port', '0', '--grpc-port', '0', '--log-level', 'info', '--providers', 'cpu', ...OPT.agentArgs];
       imageAgent = startNode('image agent', [path.join(ROOT, 'dist', 'src', 'cli.js'), 'serve', ...argv], {
         isReady: (o) => o.msg === 'gpu-agent listening' && typeof o.url === 'string',
         guard: true,

@@ -109,7 +109,7 @@ const fmt = (r) => `${String(r.n).padStart(3)} streams  ${r.mode.padEnd(11)}  ${
 const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-vad-bench-'));
 await fetchSileroVad(repo);
 const port = await freePort();
-const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--models', repo, '--port', String(port), '--host', '127.0.0.1', '--providers', 'cpu', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', String(port), '--host', '127.0.0.1', '--providers', 'cpu', '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
 const url = `http://127.0.0.1:${port}`;
 try {
   for (let i = 0; ; i++) {

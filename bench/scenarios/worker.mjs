@@ -53,7 +53,7 @@ export async function run(ctx) {
   const out = { runs_each: n, in_process: { main, worker, added_p50_us: round(worker.p50_us - main.p50_us, 1) } };
 
   ctx.step('worker hop over HTTP: starting a second agent with --session-thread worker');
-  const argv = ['--models', ctx.repo, '--load-models', 'add_sub', '--model-control-mode', 'explicit', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--providers', 'cpu', '--session-thread', 'worker'];
+  const argv = ['--models', ctx.repo, '--load-models', 'add_sub', '--model-control-mode', 'explicit', '--host', '127.0.0.1', '--port', '0', '--grpc-port', '0', '--log-level', 'info', '--providers', 'cpu', '--session-thread', 'worker'];
   const second = startNode('worker agent', [path.join(ctx.ROOT, 'dist', 'src', 'cli.js'), 'serve', ...argv], {
     isReady: (o) => o.msg === 'gpu-agent listening' && typeof o.url === 'string',
     guard: true,
