@@ -7,19 +7,9 @@
 // CLI:  node scripts/synth-speech-wav.mjs out.wav [seconds]     (default 6 s)
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from './generate-models.mjs';
 
 export const SAMPLE_RATE = 16000;
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Two-pole resonator coefficients for centre frequency f and bandwidth bw (Hz). */
 function resonator(f, bw) {

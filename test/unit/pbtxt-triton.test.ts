@@ -8,6 +8,7 @@ import { parseModelConfig } from '../../src/repository/model-config.js';
 import { parsePbtxtConfig, pbtxtToJson } from '../../src/repository/pbtxt-config.js';
 import { tritonConfigJson } from '../../src/repository/effective-config.js';
 import { MESSAGES } from '../../src/repository/triton-schema.js';
+import { SIMPLE_SEQUENCE_CONFIG } from '../../scripts/sequence-models.mjs';
 
 function errorOf(f: () => unknown): string {
   try {
@@ -41,52 +42,8 @@ output [
 ]
 `;
 
-const SIMPLE_SEQUENCE = `# NVIDIA's simple_sequence example
-name: "simple_sequence"
-platform: "onnxruntime_onnx"
-max_batch_size: 8
-sequence_batching {
-  control_input [
-    {
-      name: "START"
-      control [
-        {
-          kind: CONTROL_SEQUENCE_START
-          int32_false_true: [ 0, 1 ]
-        }
-      ]
-    },
-    {
-      name: "READY"
-      control [
-        {
-          kind: CONTROL_SEQUENCE_READY
-          int32_false_true: [ 0, 1 ]
-        }
-      ]
-    }
-  ]
-}
-input [
-  {
-    name: "INPUT"
-    data_type: TYPE_INT32
-    dims: [ 1 ]
-  }
-]
-output [
-  {
-    name: "OUTPUT"
-    data_type: TYPE_INT32
-    dims: [ 1 ]
-  }
-]
-instance_group [
-  {
-    kind: KIND_CPU
-  }
-]
-`;
+// NVIDIA's simple_sequence example config, as the generator writes it (scripts/sequence-models.mjs).
+const SIMPLE_SEQUENCE = SIMPLE_SEQUENCE_CONFIG;
 
 const ENSEMBLE = `name: "ensemble_model"
 platform: "ensemble"
