@@ -4,9 +4,11 @@
  * repository. Two shapes are one model:
  *   <root>/<any>.onnx   [+ <root>/config.pbtxt | config.json]   (served as version 1)
  *   <root>/<version>/model.onnx ... [+ <root>/config.pbtxt]      (numeric version folders)
- * Anything else is read as a repository (<root>/<model>/<version>/model.onnx). A numeric folder
- * counts as a version folder only when it holds an .onnx file itself, so a repository with a
- * model named "1" (1/1/model.onnx) stays a repository.
+ * Anything else is read as a repository (<root>/<model>/<version>/model.onnx). A folder with a
+ * repository's model folders (a non-numeric folder holding a config file or a numeric version
+ * folder) stays a repository whatever else lies at its top, as before (a stray .onnx there is
+ * ignored, not served). A numeric folder counts as a version folder only when it holds an .onnx
+ * file itself, so a repository with a model named "1" (1/1/model.onnx) stays a repository.
  *
  * Contract: synchronous and cheap (one readdir of the root, one per numeric folder), so the
  * repository can call it on every read; throws, naming the fix, when the folder's shape is
@@ -36,6 +38,15 @@ function kindOf(p: string): 'file' | 'dir' | undefined {
 
 const isOnnx = (name: string) => name.endsWith('.onnx');
 
+/** A repository's model folder: a config file or a numeric version folder in it. */
+function looksLikeModelFolder(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((n) => n === 'config.pbtxt' || n === 'config.json' || (/^\d+$/.test(n) && kindOf(path.join(dir, n)) === 'dir'));
+  } catch {
+    return false;
+  }
+}
+
 export function detectLayout(root: string): FolderLayout {
   let names: string[];
   try {
@@ -52,6 +63,9 @@ export function detectLayout(root: string): FolderLayout {
       return false;
     }
   });
+  if (names.some((n) => !/^\d+$/.test(n) && kindOf(path.join(root, n)) === 'dir' && looksLikeModelFolder(path.join(root, n)))) {
+    return { kind: 'repository' };
+  }
   if (loose.length > 1) {
     throw new Error(`${root} holds several .onnx files (${loose.join(', ')}) and no repository layout: keep one model file there `
       + '(served as one model, --model-name), or lay the models out as a repository, <model>/1/model.onnx each');

@@ -87,6 +87,12 @@ describe('repositories and ambiguous folders', () => {
     expect(repo.has('ignored')).toBe(false);
   });
 
+  it('a repository with a stray .onnx at its top stays a repository (the file is not served)', async () => {
+    const dir = folder('repo', { 'stray.onnx': { copy: MLP }, 'a.onnx': { copy: MLP }, 'mlp/1/model.onnx': { copy: MLP } });
+    expect(detectLayout(dir)).toEqual({ kind: 'repository' });
+    expect((await new ModelRepository(dir).list()).map((m) => m.name)).toEqual(['mlp']);
+  });
+
   it('several .onnx files and no repository layout: a clear error naming them', async () => {
     const dir = folder('models', { 'a.onnx': { copy: MLP }, 'b.onnx': { copy: MLP } });
     const repo = new ModelRepository(dir, 'mlp');
