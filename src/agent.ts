@@ -78,7 +78,7 @@ export class Agent {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.telemetry = deps.telemetry ?? new Telemetry({ nvidiaSmiPath: config.nvidiaSmiPath, intervalMs: config.telemetryIntervalMs, logger: this.logger });
-    this.repository = new ModelRepository(path.resolve(config.models));
+    this.repository = new ModelRepository(path.resolve(config.models), config.modelName);
     this.decodeQueue = createDecodeQueue(config.decodeConcurrency);
     this.models = new ModelManager({
       repository: this.repository,

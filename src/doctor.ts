@@ -88,8 +88,8 @@ async function providerCheck(provider: ProviderName, deviceId: number): Promise<
   }
 }
 
-async function modelsCheck(dir: string): Promise<Check[]> {
-  const repo = new ModelRepository(path.resolve(dir));
+async function modelsCheck(dir: string, modelName?: string): Promise<Check[]> {
+  const repo = new ModelRepository(path.resolve(dir), modelName);
   let models;
   try {
     models = await repo.list();
@@ -157,7 +157,7 @@ export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}, 
     checks.push({ name: 'providers', status: 'fail', detail: `none of ${config.providers.join(', ')} can run a model`, fix: 'add cpu to --providers or fix the provider above' });
   }
   if (probes.gpus) checks.push(await probes.gpus());
-  checks.push(...(await modelsCheck(config.models)));
+  checks.push(...(await modelsCheck(config.models, config.modelName)));
   if (options.load) checks.push(...(await loadChecks(config)));
   const http = await portCheck(config.host, config.port, config.apiToken);
   checks.push(http, await grpcPortCheck(config.host, config.grpcPort, http));

@@ -48,6 +48,8 @@ export const ConfigSchema = z.object({
     .describe('with --model-control-mode poll: seconds between scans of the repository (new, changed and removed model folders)'),
   loadModels: list(z.string()).default(['*'])
     .describe("models to load at start, comma-separated ('*' = every model in the repository)"),
+  modelName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a model name: letters, digits, _ . - (up to 128, starting with a letter or digit)').optional()
+    .describe("name of the model when --models is one model's folder (<dir>/model.onnx or <dir>/<version>/model.onnx, as KServe's /mnt/models); default the folder's name; unused for a repository"),
   requestTimeoutMs: int(0).default(300_000)
     .describe('the whole request (headers and body) must arrive within this, else 408 and the connection closes (0 = no limit); 300 s fits a 64 MiB body at ~2 Mbit/s'),
   headersTimeoutMs: int(1).default(30_000)

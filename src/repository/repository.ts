@@ -2,6 +2,9 @@
  * The model repository on disk, in Triton's layout:
  *   <root>/<model>/[config.pbtxt | config.json]
  *   <root>/<model>/<version>/model.onnx        (numeric version folders)
+ * or, when the root itself is one model (KServe's /mnt/models for a single-model storageUri:
+ * <root>/model.onnx or <root>/<version>/model.onnx, see single-model.ts), that one model, named
+ * by --model-name or else the folder's name.
  * The folder is read on every call (it is small), so models added after start-up can be
  * loaded through the API. Only names found here can ever be loaded: requests and
  * coordinator commands name models, never paths.
@@ -11,6 +14,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { parsePbtxtConfig } from './pbtxt-config.js';
+import { detectLayout } from './single-model.js';
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -19,6 +23,8 @@ export interface RepositoryModel {
   readonly dir: string;
   /** Numeric version folders, ascending. */
   readonly versions: readonly number[];
+  /** A single-model folder's loose model file, served as version 1 whatever its name. */
+  readonly file?: string;
 }
 
 export interface LoadedConfig {
@@ -28,7 +34,19 @@ export interface LoadedConfig {
 }
 
 export class ModelRepository {
-  constructor(readonly root: string) {}
+  /** singleModelName: the name a single-model root is served as (--model-name); unused for a repository. */
+  constructor(readonly root: string, readonly singleModelName?: string) {}
+
+  /** The root as one model, or undefined when it is a repository; throws on an ambiguous folder. */
+  single(): RepositoryModel | undefined {
+    const layout = detectLayout(this.root);
+    if (layout.kind === 'repository') return undefined;
+    const name = this.singleModelName ?? path.basename(this.root);
+    if (!MODEL_NAME.test(name)) {
+      throw new Error(`${this.root} holds a single model, but its folder name '${name}' is not a valid model name: set --model-name (GPU_AGENT_MODEL_NAME)`);
+    }
+    return { name, dir: this.root, versions: layout.versions, ...(layout.file ? { file: layout.file } : {}) };
+  }
 
   async list(): Promise<RepositoryModel[]> {
     let names: string[];
@@ -37,6 +55,8 @@ export class ModelRepository {
     } catch (err) {
       throw new Error(`cannot read the model repository ${this.root}: ${(err as Error).message} (set --models to a folder of models)`);
     }
+    const one = this.single();
+    if (one) return [one];
     const models = await Promise.all(names.filter((n) => MODEL_NAME.test(n)).sort().map((n) => this.find(n)));
     return models.filter((m): m is RepositoryModel => m !== undefined);
   }
@@ -45,6 +65,8 @@ export class ModelRepository {
   has(name: string): boolean {
     if (!MODEL_NAME.test(name)) return false;
     try {
+      const one = this.single();
+      if (one) return one.name === name;
       // A folder, as find() requires: a plain file of that name is not a model.
       return statSync(path.join(this.root, name)).isDirectory();
     } catch {
@@ -54,6 +76,8 @@ export class ModelRepository {
 
   async find(name: string): Promise<RepositoryModel | undefined> {
     if (!MODEL_NAME.test(name)) return undefined;
+    const one = this.single();
+    if (one) return one.name === name ? one : undefined;
     const dir = path.join(this.root, name);
     try {
       if (!(await stat(dir)).isDirectory()) return undefined;
@@ -93,7 +117,8 @@ export class ModelRepository {
     }
     const source = hasPbtxt ? pbtxt : json;
     if (config.name !== undefined && config.name !== model.name) {
-      throw new Error(`${source}: field 'name' is '${config.name}' but the model folder is '${model.name}'; make them equal or remove 'name'`);
+      const servedAs = model.dir === this.root ? `the single model in ${this.root} is served as '${model.name}' (--model-name, else the folder's name)` : `the model folder is '${model.name}'`;
+      throw new Error(`${source}: field 'name' is '${config.name}' but ${servedAs}; make them equal or remove 'name'`);
     }
     return { config, source };
   }
@@ -135,6 +160,7 @@ export class ModelRepository {
   }
 
   static modelFile(model: RepositoryModel, version: number, config: ModelConfig): string {
+    if (model.file !== undefined && version === 1) return model.file;
     return path.join(model.dir, String(version), config.default_model_filename ?? 'model.onnx');
   }
 }

@@ -10,14 +10,17 @@
  * - Kubernetes' termination sequence: the preStop command (the manifest's own `sleep`) runs
  *   while clients keep sending, then SIGTERM with requests queued: every request succeeds and
  *   the agent exits 0 within the termination grace period;
- * - the KServe runtime's container on a /mnt/models folder shaped like the storage
- *   initializer leaves it: probes, the model READY, inference, the fixed model set.
+ * - the KServe runtime's container, its args rendered as KServe renders them ({{.Name}} = the
+ *   example InferenceService's name), on /mnt/models folders shaped like the storage
+ *   initializer leaves them — a single model (/mnt/models/model.onnx) and a repository:
+ *   probes, the model READY, V2 inference over HTTP, gRPC ServerReady, the fixed model set.
  */
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBundledModels, generateIdentityModels } from '../../scripts/generate-models.mjs';
+import { bearer, call, grpcClient } from '../helpers/grpc.js';
 import {
   DEPLOY, find, freePort, imageEntrypoint, kustomize, parseAll, podSpec, resolveEnv, ROOT, run, waitUntil, type Obj, type Proc,
 } from './helpers.js';
@@ -73,6 +76,7 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
   let agent: Proc;
   let token: string;
   let coordToken: string;
+  let grpcPort: number;
 
   beforeAll(async () => {
     // The hostPath volume /var/lib/gpu-agent with a model cache in it.
@@ -103,9 +107,10 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     const env = mapMounts(resolveEnv(agentC, objs, { 'status.podIP': '127.0.0.1', 'spec.nodeName': 'gpu-node-7' }), mounts);
     token = env.GPU_AGENT_API_TOKEN!;
     const port = await freePort();
+    grpcPort = await freePort();
     const coordinatorUrl = new URL(env.GPU_AGENT_COORDINATOR_URL!);
     coordinatorUrl.host = `127.0.0.1:${coordPort}`;
-    agent = start(commandOf(agentC), { ...env, GPU_AGENT_PORT: String(port), GPU_AGENT_COORDINATOR_URL: coordinatorUrl.href });
+    agent = start(commandOf(agentC), { ...env, GPU_AGENT_PORT: String(port), GPU_AGENT_GRPC_PORT: String(grpcPort), GPU_AGENT_COORDINATOR_URL: coordinatorUrl.href });
     agentUrl = `http://127.0.0.1:${port}`;
   }, 120_000);
 
@@ -117,6 +122,14 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
     await waitUntil(async () => (await status(`${agentUrl}/v2/models/slowish/ready`, { headers: { authorization: `Bearer ${token}` } })) === 200, 'slowish READY');
     // The token from the Secret guards the API; probes need none.
     expect(await status(`${agentUrl}/v2/models`)).toBe(401);
+    // The `grpc` port (GPU_AGENT_GRPC_PORT, 8001 in the manifest) answers GRPCInferenceService.
+    expect(Number(resolveEnv(agentC, objs, { 'status.podIP': '127.0.0.1', 'spec.nodeName': 'gpu-node-7' }).GPU_AGENT_GRPC_PORT)).toBe((agentC.ports as Obj[]).find((p) => p.name === 'grpc')!.containerPort);
+    const client = grpcClient(`127.0.0.1:${grpcPort}`);
+    try {
+      expect(await call(client, 'ServerReady', {}, bearer(token))).toEqual({ ready: true });
+    } finally {
+      client.close();
+    }
   }, 90_000);
 
   it('registered with the coordinator through the Service, with the pod labels and its node id in the state dir', async () => {
@@ -175,45 +188,99 @@ describe('the DaemonSet and the coordinator Deployment, run as the manifests say
   }, 60_000);
 });
 
-describe('the KServe ClusterServingRuntime container on a /mnt/models folder', () => {
-  const runtime = parseAll(path.join(DEPLOY, 'kserve/cluster-serving-runtime.yaml'))[0]!;
-  const c = runtime.spec.containers[0] as Obj;
+const runtime = parseAll(path.join(DEPLOY, 'kserve/cluster-serving-runtime.yaml'))[0]!;
+const isvc = parseAll(path.join(DEPLOY, 'kserve/inference-service.yaml'))[0]!;
+const kserveC = runtime.spec.containers[0] as Obj;
+
+/** KServe's rendering of a runtime container: {{.Name}} is the InferenceService's name. */
+function renderArgs(c: Obj, isvcName: string): Obj {
+  const args = ((c.args ?? []) as string[]).map((a) => a.replaceAll('{{.Name}}', isvcName));
+  for (const a of args) expect(a, 'a template KServe renders and this test does not').not.toMatch(/\{\{/);
+  return { ...c, args };
+}
+
+interface Layout {
+  readonly what: string;
+  /** Fill the /mnt/models folder; returns the model name to call. */
+  fill(mnt: string): Promise<string>;
+}
+
+const layouts: Layout[] = [
+  {
+    // storageUri s3://models/mlp/ (the example InferenceService) holding model.onnx only.
+    what: 'a single model (/mnt/models/model.onnx), served under the InferenceService name',
+    fill: async (mnt) => {
+      cpSync(path.join(ROOT, 'models', 'mlp', '1', 'model.onnx'), path.join(mnt, 'model.onnx'));
+      return isvc.metadata.name as string;
+    },
+  },
+  {
+    // storageUri holding a repository: simple/1/model.onnx and simple/config.pbtxt, and more.
+    what: 'a Triton repository (/mnt/models/<model>/1/model.onnx)',
+    fill: async (mnt) => {
+      await generateBundledModels(mnt);
+      cpSync(path.join(ROOT, 'models', 'simple', 'config.pbtxt'), path.join(mnt, 'simple', 'config.pbtxt'));
+      return 'simple';
+    },
+  },
+];
+
+describe.each(layouts)('the KServe ClusterServingRuntime container on $what', (layout) => {
+  const c = renderArgs(kserveC, isvc.metadata.name);
   let url: string;
+  let grpcPort: number;
   let proc: Proc;
+  let model: string;
 
   beforeAll(async () => {
-    // What the storage initializer leaves for storageUri s3://models/mlp-repo/: a repository.
     const mnt = mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-mnt-models-'));
-    await generateBundledModels(mnt);
-    cpSync(path.join(ROOT, 'models', 'simple', 'config.pbtxt'), path.join(mnt, 'simple', 'config.pbtxt'));
+    model = await layout.fill(mnt);
     const env = mapMounts(resolveEnv(c, [], {}), { '/mnt/models': mnt, '/tmp': mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-kserve-tmp-')) });
     const port = await freePort();
-    proc = start(commandOf(c), { ...env, GPU_AGENT_PORT: String(port) });
+    grpcPort = await freePort();
+    proc = start(commandOf(c), { ...env, GPU_AGENT_PORT: String(port), GPU_AGENT_GRPC_PORT: String(grpcPort) });
     url = `http://127.0.0.1:${port}`;
   }, 60_000);
 
-  it('answers its probes, serves the models from /mnt/models and keeps the set fixed', async () => {
+  it('answers its probes, V2 infer over HTTP and ServerReady over gRPC, and keeps the set fixed', async () => {
     await probe(url, c.startupProbe);
     await probe(url, c.readinessProbe);
     await probe(url, c.livenessProbe);
-    await waitUntil(async () => (await status(`${url}/v2/models/simple/ready`)) === 200, 'simple to be READY');
-    const res = await fetch(`${url}/v2/models/simple/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ inputs: [
-        { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, (_, i) => i) },
-        { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array.from({ length: 16 }, () => 1) },
-      ] }),
+    await waitUntil(async () => (await status(`${url}/v2/models/${model}/ready`)) === 200, `${model} to be READY`);
+    // The inputs as the model's metadata states them (dynamic dimensions: 2).
+    const meta = await (await fetch(`${url}/v2/models/${model}`)).json() as Obj;
+    const inputs = (meta.inputs as Obj[]).map((i) => {
+      const shape = (i.shape as number[]).map((d) => (d < 0 ? 2 : d));
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name: i.name, shape, datatype: i.datatype, data: Array.from({ length: n }, (_, k) => (i.datatype === 'INT32' ? k % 5 : (k % 7) / 7)) };
     });
-    expect(res.status).toBe(200);
+    const res = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) });
     const out = await res.json() as Obj;
-    expect(out.outputs.find((o: Obj) => o.name === 'OUTPUT0').data).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(res.status, JSON.stringify(out)).toBe(200);
+    expect(out.model_name).toBe(model);
+    if (model === 'simple') {
+      // INPUT0 + INPUT1, element by element.
+      const sum = inputs[0]!.data.map((v, k) => v + inputs[1]!.data[k]!);
+      expect(out.outputs.find((o: Obj) => o.name === 'OUTPUT0').data).toEqual(sum);
+    } else {
+      expect(out.outputs[0].shape[0]).toBe(2);
+      expect((out.outputs[0].data as number[]).every(Number.isFinite)).toBe(true);
+    }
+    // grpc-v2: GPU_AGENT_GRPC_PORT is the declared `grpc` port, and it answers.
+    expect(Number(resolveEnv(c, [], {}).GPU_AGENT_GRPC_PORT)).toBe((c.ports as Obj[]).find((p) => p.name === 'grpc')!.containerPort);
+    const client = grpcClient(`127.0.0.1:${grpcPort}`);
+    try {
+      expect(await call(client, 'ServerReady', {})).toEqual({ ready: true });
+      expect(await call(client, 'ModelReady', { name: model })).toEqual({ ready: true });
+    } finally {
+      client.close();
+    }
     // GPU_AGENT_MODEL_CONTROL_MODE=none: KServe owns the model set.
-    const unload = await fetch(`${url}/v2/repository/models/simple/unload`, { method: 'POST' });
+    const unload = await fetch(`${url}/v2/repository/models/${model}/unload`, { method: 'POST' });
     expect(unload.status).toBeGreaterThanOrEqual(400);
     expect(unload.status).toBeLessThan(500);
     // Public metrics for KServe's Prometheus annotations.
-    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^gpu_agent_model_info\{model="simple",version="1",provider="cpu",device="host"\} 1$/m);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(new RegExp(`^gpu_agent_model_info\\{model="${model}",version="1",provider="cpu",device="host"\\} 1$`, 'm'));
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   }, 90_000);

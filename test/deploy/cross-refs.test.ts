@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseArgs } from '../../src/config/load.js';
 import { ConfigSchema, CONFIG_KEYS, envOf } from '../../src/config/schema.js';
 import { makeRepository, startAgent, type RunningAgent } from '../helpers/agent.js';
 import { DEPLOY, find, kustomize, parseAll, podSpec, resolveEnv, type Obj } from './helpers.js';
@@ -185,5 +186,54 @@ describe('manifests agree with the agent', () => {
     const names = new Set([...used(exprs.join('\n')), ...used(rules)]);
     expect(names.size).toBeGreaterThan(25);
     for (const name of names) expect(exported, name).toContain(name);
+  });
+
+  for (const overlay of ['base', 'overlays/example', 'overlays/llm-d']) {
+    it(`${overlay}: every PersistentVolumeClaim a pod mounts exists beside it, and the coordinator's state dir is on it`, () => {
+      const built = kustomize(path.join(DEPLOY, 'kubernetes', overlay));
+      const claims = built.filter((o) => o.kind === 'PersistentVolumeClaim');
+      let mounted = 0;
+      for (const w of built.filter((o) => ['Deployment', 'DaemonSet', 'StatefulSet'].includes(o.kind))) {
+        for (const v of (podSpec(w).volumes ?? []) as Obj[]) {
+          if (!v.persistentVolumeClaim) continue;
+          mounted++;
+          const claim = claims.find((c) => c.metadata.name === v.persistentVolumeClaim.claimName);
+          expect(claim, `${w.kind} ${w.metadata.name} mounts claim ${v.persistentVolumeClaim.claimName}`).toBeDefined();
+          expect(claim!.metadata.namespace).toBe(w.metadata.namespace);
+        }
+      }
+      expect(mounted).toBeGreaterThanOrEqual(1);
+      const coord = find(built, 'Deployment', 'gpu-agent-coordinator');
+      const c = podSpec(coord).containers[0] as Obj;
+      // A literal value (the base leaves the Secrets to the overlays).
+      const stateDir = (c.env as Obj[]).find((e) => e.name === 'GPU_AGENT_COORDINATOR_STATE_DIR')!.value as string;
+      const mount = (c.volumeMounts as Obj[]).find((m) => stateDir === m.mountPath || stateDir.startsWith(`${m.mountPath}/`));
+      expect(mount, `a volume mounted at ${stateDir}`).toBeDefined();
+      const vol = (podSpec(coord).volumes as Obj[]).find((v) => v.name === mount!.name)!;
+      expect(vol.persistentVolumeClaim?.claimName).toBe('gpu-agent-coordinator-state');
+      // ReadWriteOnce, one writer: one replica, and Recreate so two pods never share the claim.
+      expect(find(built, 'PersistentVolumeClaim', 'gpu-agent-coordinator-state').spec.accessModes).toEqual(['ReadWriteOnce']);
+      expect(coord.spec.replicas).toBe(1);
+      expect(coord.spec.strategy.type).toBe('Recreate');
+    });
+  }
+
+  it('the KServe runtime: its args, rendered as KServe does ({{.Name}}), are agent flags; grpc-v2 is the declared gRPC port', () => {
+    const isvc = parseAll(path.join(DEPLOY, 'kserve/inference-service.yaml'))[0]!;
+    expect(isvc.spec.predictor.model.runtime).toBe(runtime.metadata.name);
+    const c = runtime.spec.containers[0] as Obj;
+    const args = (c.args as string[]).map((a) => a.replaceAll('{{.Name}}', isvc.metadata.name));
+    const parsed = parseArgs(args); // unknown flags throw
+    expect(parsed.positionals).toEqual(['serve']);
+    expect(parsed.values.modelName).toBe(isvc.metadata.name);
+    const config = ConfigSchema.safeParse({ ...configFromEnv(resolveEnv(c, [], FIELDS)), ...parsed.values });
+    expect(config.success, config.success ? '' : config.error.message).toBe(true);
+    if (!config.success) return;
+    expect(config.data.models).toBe('/mnt/models');
+    const ports = new Map((c.ports as Obj[]).map((p) => [p.name, p.containerPort]));
+    expect(ports.get('http1')).toBe(config.data.port);
+    expect(ports.get('grpc')).toBe(config.data.grpcPort);
+    expect(config.data.grpcPort).toBe(8001);
+    expect(runtime.spec.protocolVersions).toEqual(['v2', 'grpc-v2']);
   });
 });

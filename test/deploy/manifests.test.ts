@@ -71,7 +71,7 @@ const objects = allObjects();
 describe('deploy/ manifests', () => {
   it('found the manifests', () => {
     const kinds = new Set(objects.map((d) => d.obj.kind));
-    for (const k of ['DaemonSet', 'Deployment', 'Service', 'PodDisruptionBudget', 'ConfigMap', 'Secret', 'PriorityClass', 'ServiceMonitor', 'PrometheusRule', 'ClusterServingRuntime', 'InferenceService', 'InferencePool', 'HTTPRoute']) {
+    for (const k of ['DaemonSet', 'Deployment', 'PersistentVolumeClaim', 'Service', 'PodDisruptionBudget', 'ConfigMap', 'Secret', 'PriorityClass', 'ServiceMonitor', 'PrometheusRule', 'ClusterServingRuntime', 'InferenceService', 'InferencePool', 'HTTPRoute']) {
       expect(kinds, k).toContain(k);
     }
   });
@@ -95,6 +95,9 @@ describe('deploy/ manifests', () => {
     const pool = structuredClone(objects.find((d) => d.obj.kind === 'InferencePool')!.obj);
     pool.spec.targetPorts = [];
     await expect((await validatorFor(pool))(pool)).rejects.toThrow(/targetPorts/);
+    const pvc = structuredClone(objects.find((d) => d.obj.kind === 'PersistentVolumeClaim')!.obj);
+    pvc.spec.accessModes = 'ReadWriteOnce'; // a string: the API wants a list
+    await expect((await validatorFor(pvc))(pvc)).rejects.toThrow(/accessModes/);
     const sm = structuredClone(objects.find((d) => d.obj.kind === 'ServiceMonitor')!.obj);
     sm.spec.endpoints[0].scheme = 'gopher';
     await expect((await validatorFor(sm))(sm)).rejects.toThrow(/scheme/);

@@ -63,8 +63,8 @@ describe('loadConfig', () => {
     expect(c).toMatchObject(DEFAULTS);
     expect(c).toEqual(ConfigSchema.parse({}));
     expect(c.apiToken).toBeUndefined();
-    // Every key but the optional ones (tokens, coordinator, advertised URL, the state dir: found at start) has a default.
-    const optional = ['apiToken', 'coordinatorUrl', 'coordinatorToken', 'advertiseUrl', 'stateDir'];
+    // Every key but the optional ones (tokens, coordinator, advertised URL, the state dir: found at start; a single model's name: the folder's) has a default.
+    const optional = ['apiToken', 'coordinatorUrl', 'coordinatorToken', 'advertiseUrl', 'stateDir', 'modelName'];
     expect(Object.keys(c).sort()).toEqual(CONFIG_KEYS.filter((k) => !optional.includes(k)).sort());
   });
 
