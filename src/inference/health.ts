@@ -6,6 +6,7 @@
  * - Model readiness: ready, not ready with the reason (the model exists), or NOT_FOUND.
  */
 import { AgentError, isAgentError } from '../errors.js';
+import { ModelStats } from '../sessions/model-stats.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import { tritonConfigJson } from '../repository/effective-config.js';
 import type { ServingContext } from './context.js';
@@ -93,10 +94,15 @@ export function modelStatistics(ctx: ServingContext, model: string | undefined, 
   const pipe = ctx.models.pipeline(model);
   if (pipe) return { model_stats: [{ name: pipe.name, version: '1', pipeline_stats: pipe.stats }] };
   const served = ctx.models.ready().filter((m) => m.spec.name === model && (version === undefined || String(m.spec.version) === version));
-  if (served.length === 0) ctx.models.resolve(model, version); // throws the precise reason
-  if (served.length === 0) throw new AgentError('NOT_FOUND', `no statistics for model '${model}'`);
+  // Versions being pulled (DOWNLOADING/VERIFYING) answer with their progress, even when the
+  // model has no READY version yet (a first pull): a model on its way is not "not found".
+  const pulling = (ctx.pulls?.inProgress(model, version) ?? []).filter((p) => !served.some((m) => String(m.spec.version) === p.version));
+  if (served.length === 0 && pulling.length === 0) ctx.models.resolve(model, version); // throws the precise reason
+  if (served.length === 0 && pulling.length === 0) throw new AgentError('NOT_FOUND', `no statistics for model '${model}'`);
+  // No inference yet: Triton's shape with every counter at zero (gRPC gets exactly that).
+  const pulled = pulling.map((p) => ({ ...new ModelStats().toTriton(model, Number(p.version)), ...(extended ? { state: p.state, progress: p.progress } : {}) }));
   return {
-    model_stats: served.map((m) => {
+    model_stats: [...served.map((m) => {
       const base = m.stats.toTriton(m.spec.name, m.spec.version);
       if (!extended) return base;
       const status = ctx.models.status(m.spec.name);
@@ -112,6 +118,6 @@ export function modelStatistics(ctx: ServingContext, model: string | undefined, 
         executing: m.executing,
         ...(m.sequences ? { sequence_stats: m.sequences.snapshot() } : {}),
       };
-    }),
+    }), ...pulled],
   };
 }

@@ -112,6 +112,19 @@ export class PullService {
     return out;
   }
 
+  /**
+   * Pulls of one model (one version when asked) still DOWNLOADING or VERIFYING, with their
+   * progress: what the model's statistics show next to (or instead of) its READY versions.
+   */
+  inProgress(name: string, version?: string): Array<{ version: string; state: 'DOWNLOADING' | 'VERIFYING'; progress: NonNullable<PulledIndexEntry['progress']> }> {
+    const out: Array<{ version: string; state: 'DOWNLOADING' | 'VERIFYING'; progress: NonNullable<PulledIndexEntry['progress']> }> = [];
+    for (const p of this.deps.puller.progress()) {
+      if (p.name !== name || (version !== undefined && String(p.version) !== version)) continue;
+      if (p.state === 'DOWNLOADING' || p.state === 'VERIFYING') out.push({ version: String(p.version), state: p.state, progress: progressFields(p) });
+    }
+    return out.sort((a, b) => Number(a.version) - Number(b.version));
+  }
+
   /** The repository index with pulls in progress (DOWNLOADING/VERIFYING, failures) and provenance. */
   async decorateIndex(entries: readonly IndexEntry[], readyOnly: boolean): Promise<PulledIndexEntry[]> {
     const out: PulledIndexEntry[] = [...entries];

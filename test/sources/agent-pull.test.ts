@@ -90,6 +90,10 @@ describe('load API with a source manifest', () => {
         sawDownloading = true;
         expect(pulling.progress).toEqual(expect.objectContaining({ bytes_total: simple.length, bytes_done: expect.any(Number), rate_bytes_per_second: expect.any(Number) }));
         expect(index.find((e) => e.version === '1')).toMatchObject({ state: 'READY' });
+        // Statistics show both: version 1's counters and version 2's download.
+        const stats = (await getJson(`${agent.url}/v2/models/add_sub/stats`)).json.model_stats as any[];
+        expect(stats.find((e) => e.version === '1')).toMatchObject({ inference_count: expect.any(Number) });
+        expect(stats.find((e) => e.version === '2')).toMatchObject({ state: expect.stringMatching(/^(DOWNLOADING|VERIFYING)$/), progress: expect.objectContaining({ bytes_total: simple.length }) });
         // Version 1 keeps answering during the download.
         expect((await postJson(`${agent.url}/v2/models/add_sub/infer`, fp32)).status).toBe(200);
       } else await new Promise((r) => setTimeout(r, 10));
@@ -126,6 +130,38 @@ describe('load API with a source manifest', () => {
     // add_sub's blob is already cached from the first test: no transfer at all, for both.
     expect(server.requests.filter((r) => r.url === '/add_sub/model.onnx').length).toBe(before);
     expect((await postJson(`${agent.url}/v2/models/twin_b/infer`, fp32)).status).toBe(200);
+  });
+
+  it('a model pulled for the first time answers its stats with the download progress, then its counters', async () => {
+    const mlp = readFileSync(path.join(ROOT, 'models/mlp/1/model.onnx'));
+    const mlpConfig = Buffer.from(readFileSync(path.join(ROOT, 'models/mlp/config.pbtxt'), 'utf8').replace('name: "mlp"', 'name: "fresh_mlp"'));
+    server.add('/mlp/model.onnx', mlp);
+    server.add('/mlp/config.pbtxt', mlpConfig);
+    server.behave('/mlp/model.onnx', { throttle: 200_000 });
+    const manifest = { name: 'fresh_mlp', version: 3, files: [
+      { path: 'model.onnx', uri: `${server.url}/mlp/model.onnx`, sha256: sha256(mlp), size: mlp.length },
+      { path: 'config.pbtxt', uri: `${server.url}/mlp/config.pbtxt`, sha256: sha256(mlpConfig), size: mlpConfig.length },
+    ] };
+    const loading = load('fresh_mlp', { source: manifest });
+    let seen: any;
+    for (let i = 0; i < 800 && !seen; i++) {
+      const r = await getJson(`${agent.url}/v2/models/fresh_mlp/stats`);
+      const entry = r.status === 200 ? r.json.model_stats.find((e: any) => e.state === 'DOWNLOADING' && e.progress.bytes_done > 0) : undefined;
+      if (entry) seen = entry;
+      else await new Promise((res) => setTimeout(res, 10));
+    }
+    server.behave('/mlp/model.onnx', {});
+    expect(seen).toMatchObject({ name: 'fresh_mlp', version: '3', inference_count: 0, execution_count: 0 });
+    expect(seen.progress).toEqual(expect.objectContaining({ bytes_total: mlp.length + mlpConfig.length, bytes_done: expect.any(Number), rate_bytes_per_second: expect.any(Number) }));
+    expect(seen.progress.bytes_done).toBeLessThan(mlp.length + mlpConfig.length);
+    expect(await loading).toMatchObject({ status: 200 });
+    const after = (await getJson(`${agent.url}/v2/models/fresh_mlp/versions/3/stats`)).json.model_stats;
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ name: 'fresh_mlp', version: '3' });
+    expect(after[0].state).toBeUndefined(); // READY: the regular statistics, no progress any more
+    expect(after[0].progress).toBeUndefined();
+    // A model neither served nor pulling still gets the precise 404.
+    expect((await getJson(`${agent.url}/v2/models/never_heard_of/stats`)).status).toBe(404);
   });
 
   it('refuses bad manifests with a 400 naming the problem; serving is unaffected', async () => {
