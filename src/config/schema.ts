@@ -137,6 +137,19 @@ export const ConfigSchema = z.object({
   allowHttp: bool.default(false).describe('allow plain http:// model sources (and S3/HF endpoints); https:// only otherwise'),
   pullStallSeconds: int(1).default(30).describe('a model download with no bytes for this long is dropped and retried'),
   pullRetries: int(0, 100).default(6).describe('retries of an interrupted model download (backoff 1 s, 2 s, 4 s … up to 30 s)'),
+  pullRanges: int(1, 64).default(4).describe('parallel byte ranges (connections) for one large model file when the source supports Range; 1 = one stream'),
+  pullRangeThreshold: z.union([z.number().int().positive(), z.string()])
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v;
+      const b = parseBytes(v);
+      if (b === undefined || b <= 0) {
+        ctx.addIssue({ code: 'custom', message: `'${v}' is not a size; write e.g. 64MiB, 800M or a number of bytes` });
+        return z.NEVER;
+      }
+      return b;
+    })
+    .default(64 * 1024 * 1024)
+    .describe('model files of at least this size (with a size in the manifest) download in --pull-ranges parallel byte ranges'),
 }).strict().superRefine((c, ctx) => {
   if (c.providers.length === 0) ctx.addIssue({ code: 'custom', path: ['providers'], message: 'name at least one provider, e.g. --providers cpu' });
   if (c.requestTimeoutMs > 0 && c.headersTimeoutMs > c.requestTimeoutMs) {

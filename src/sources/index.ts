@@ -40,6 +40,7 @@ export function pullerSettings(config: AgentConfig) {
     cacheBudget: config.cacheBudget === 'none' ? undefined : config.cacheBudget,
     stallMs: config.pullStallSeconds * 1000,
     retry: { retries: config.pullRetries, baseMs: 1000, capMs: 30_000 },
+    ranges: { parts: config.pullRanges, thresholdBytes: config.pullRangeThreshold },
   };
 }
 

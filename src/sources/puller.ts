@@ -8,6 +8,7 @@
  * bytes done/total, rate and ETA; `onProgress` hears of it at most every `progressIntervalMs`
  * and on every state change.
  */
+import type { RangeSettings } from './cache/ranged-download.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parsePbtxtConfig } from '../repository/pbtxt-config.js';
@@ -45,6 +46,8 @@ export interface PullerOptions {
   readonly cacheBudget: number | undefined;
   readonly stallMs: number;
   readonly retry?: RetrySettings;
+  /** Large files in parallel byte ranges; absent = one stream per file. */
+  readonly ranges?: RangeSettings;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly env?: NodeJS.ProcessEnv;
@@ -215,6 +218,7 @@ export class ModelPuller {
         allowHttp: this.opts.allowHttp,
         stallMs: this.opts.stallMs,
         retry: this.opts.retry ?? DEFAULT_RETRY,
+        ranges: this.opts.ranges,
         random: this.opts.random ?? Math.random,
         reserveBytes: this.opts.reserveBytes ?? 64 * 1024 * 1024,
         signal: this.abort.signal,

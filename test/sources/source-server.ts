@@ -62,13 +62,15 @@ export async function startSourceServer(): Promise<SourceServer> {
     const { data, b } = f;
     const body = b.wrong ? Buffer.from(data.map((x) => x ^ 0xff)) : data;
     let start = 0;
-    const m = !b.noRange && req.headers.range ? /^bytes=(\d+)-$/.exec(req.headers.range) : null;
+    const m = !b.noRange && req.headers.range ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range) : null;
     if (m) start = Number(m[1]);
+    // The end of a ranged read (exclusive); the whole file when the Range is open-ended.
+    const stop = m && m[2] ? Math.min(data.length, Number(m[2]) + 1) : data.length;
     if (start > data.length) return void res.writeHead((rec.status = 416), { 'content-range': `bytes */${data.length}` }).end();
     rec.status = m ? 206 : 200;
     res.writeHead(rec.status, {
-      'content-type': 'application/octet-stream', 'content-length': String(data.length - start), 'accept-ranges': 'bytes', etag: `"${sha256(data).slice(0, 16)}"`,
-      ...(m ? { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
+      'content-type': 'application/octet-stream', 'content-length': String(stop - start), 'accept-ranges': 'bytes', etag: `"${sha256(data).slice(0, 16)}"`,
+      ...(m ? { 'content-range': `bytes ${start}-${stop - 1}/${data.length}` } : {}),
     });
     const cut = b.cutAfter && (b.cutAfter.times ?? 1) > 0 ? b.cutAfter : undefined;
     const stall = b.stallAfter && (b.stallAfter.times ?? 1) > 0 ? b.stallAfter : undefined;
@@ -82,8 +84,8 @@ export async function startSourceServer(): Promise<SourceServer> {
       sent.set(url, (sent.get(url) ?? 0) + n);
     };
     const pump = () => {
-      while (pos < body.length) {
-        let n = Math.min(chunk, body.length - pos);
+      while (pos < stop) {
+        let n = Math.min(chunk, stop - pos);
         const limit = cut?.bytes ?? stall?.bytes;
         if (limit !== undefined && bodySent + n > limit) n = Math.max(0, limit - bodySent);
         if (n > 0) {

@@ -23,6 +23,7 @@ import type { SourceOpener } from '../fetchers/open-source.js';
 import { backoffMs, shouldRetry, type RetrySettings } from '../policy.js';
 import { redactUri } from '../redact.js';
 import { hashFile, type BlobStore } from './blob-store.js';
+import { attemptRanged, hasRangeRecord, hashWhole, removeRangeRecord, type RangeSettings } from './ranged-download.js';
 
 export interface BlobRequest {
   readonly sha256: string;
@@ -44,6 +45,8 @@ export interface DownloadDeps {
   /** Bytes the disk must keep free beyond the download. */
   readonly reserveBytes: number;
   readonly signal: AbortSignal;
+  /** Large files in parallel byte ranges (see ranged-download.ts); absent = one stream per file. */
+  readonly ranges?: RangeSettings | undefined;
   /** Bytes on disk so far (kept + new) and the total when known; called per chunk. */
   readonly onProgress: (done: number, total: number | undefined) => void;
   /** New bytes received from the network (metrics). */
@@ -108,7 +111,7 @@ export async function downloadBlob(req: BlobRequest, deps: DownloadDeps): Promis
     let resumedFrom: number | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await attemptOnce(req, deps, (n) => (fetched += n));
+        const r = await attemptBlob(req, deps, (n) => (fetched += n));
         resumedFrom ??= r.kept;
         return { fetchedBytes: fetched, cached: false, resumedFrom };
       } catch (err) {
@@ -125,6 +128,27 @@ export async function downloadBlob(req: BlobRequest, deps: DownloadDeps): Promis
   }
 }
 
+/**
+ * Parallel ranges for a large file of known size (unless a single-stream partial is already
+ * under way, which is simply continued), one stream otherwise or when the source has no ranges.
+ */
+async function attemptBlob(req: BlobRequest, deps: DownloadDeps, countFetched: (n: number) => void): Promise<{ kept: number }> {
+  const { ranges, store } = deps;
+  const size = req.size;
+  if (ranges && ranges.parts > 1 && size !== undefined && size >= ranges.thresholdBytes) {
+    const partial = store.partialPath(req.sha256);
+    const singleUnderWay = !(await hasRangeRecord(partial)) && ((await stat(partial).catch(() => undefined))?.size ?? 0) > 0;
+    if (!singleUnderWay) {
+      const r = await attemptRanged({ ...req, size }, deps, ranges, countFetched);
+      if (r !== 'no-ranges') {
+        await finishBlob(req, deps, await hashWhole(partial, size), size);
+        return r;
+      }
+    }
+  }
+  return attemptOnce(req, deps, countFetched);
+}
+
 async function checkDisk(deps: DownloadDeps, remaining: number, label: string): Promise<void> {
   const free = await deps.store.freeBytes();
   if (free - remaining < deps.reserveBytes) {
@@ -135,6 +159,11 @@ async function checkDisk(deps: DownloadDeps, remaining: number, label: string): 
 async function attemptOnce(req: BlobRequest, deps: DownloadDeps, countFetched: (n: number) => void): Promise<{ kept: number }> {
   const { store } = deps;
   const partial = store.partialPath(req.sha256);
+  // A ranged download's partial is sparse: its size says nothing about what one stream kept.
+  if (await hasRangeRecord(partial)) {
+    await store.removePartial(req.sha256);
+    await removeRangeRecord(partial);
+  }
   let kept = (await stat(partial).catch(() => undefined))?.size ?? 0;
   if (req.size !== undefined && kept > req.size) {
     await truncate(partial, 0);
@@ -207,7 +236,14 @@ async function attemptOnce(req: BlobRequest, deps: DownloadDeps, countFetched: (
   const fh = await open(partial, 'r+');
   await fh.sync();
   await fh.close();
-  const actual = hash.digest('hex');
+  await finishBlob(req, deps, hash.digest('hex'), done);
+  return { kept: startedKept };
+}
+
+/** Compare with the manifest, then rename into the cache (and fsync the directory). */
+async function finishBlob(req: BlobRequest, deps: DownloadDeps, actual: string, done: number): Promise<void> {
+  const { store } = deps;
+  const partial = store.partialPath(req.sha256);
   if (actual !== req.sha256) {
     await store.removePartial(req.sha256);
     throw digestMismatch(req.label, req.sha256, actual);
@@ -221,5 +257,5 @@ async function attemptOnce(req: BlobRequest, deps: DownloadDeps, countFetched: (
   await dir.sync().catch(() => undefined); // directory fsync: the rename survives a power cut
   await dir.close();
   await store.removePartial(req.sha256);
-  return { kept: startedKept };
+  await removeRangeRecord(partial);
 }

@@ -25,6 +25,8 @@ export interface OpenedBody {
 export interface GetOptions {
   readonly headers?: Record<string, string>;
   readonly offset: number;
+  /** Exclusive end of a byte range (parallel ranges); undefined = to the end of the file. */
+  readonly end?: number | undefined;
   /** Sent as If-Range with the Range: a changed resource comes back whole (200). */
   readonly ifRange?: string | undefined;
   readonly allowHttp: boolean;
@@ -67,8 +69,8 @@ export async function openHttp(start: URL, opts: GetOptions): Promise<OpenedBody
   let url = start;
   let headers: Record<string, string> = { ...opts.headers, 'user-agent': 'gpu-node-agent', 'accept-encoding': 'identity' };
   // A signed request (S3) brings its own Range/If-Range, part of the signature.
-  if (opts.offset > 0 && headers.range === undefined) {
-    headers.range = `bytes=${opts.offset}-`;
+  if ((opts.offset > 0 || opts.end !== undefined) && headers.range === undefined) {
+    headers.range = `bytes=${opts.offset}-${opts.end !== undefined ? opts.end - 1 : ''}`;
     if (opts.ifRange) headers['if-range'] = opts.ifRange;
   }
   let firstHeaders: IncomingMessage['headers'] | undefined;

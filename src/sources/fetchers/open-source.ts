@@ -13,6 +13,8 @@ export interface SourceRequest {
   readonly uri: string;
   readonly sha256: string;
   readonly offset: number;
+  /** Exclusive end of a byte range; undefined = to the end of the file. */
+  readonly end?: number | undefined;
   readonly ifRange?: string | undefined;
   readonly allowHttp: boolean;
   readonly env: NodeJS.ProcessEnv;
@@ -22,7 +24,7 @@ export interface SourceRequest {
 export type SourceOpener = (req: SourceRequest) => Promise<OpenedBody>;
 
 export const openSource: SourceOpener = (req) => {
-  const opts = { offset: req.offset, ifRange: req.ifRange, allowHttp: req.allowHttp, signal: req.signal };
+  const opts = { offset: req.offset, end: req.end, ifRange: req.ifRange, allowHttp: req.allowHttp, signal: req.signal };
   const scheme = /^([a-z0-9+.-]+):\/\//i.exec(req.uri)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'https':

@@ -74,8 +74,8 @@ export function openS3(uri: string, env: NodeJS.ProcessEnv, opts: Omit<GetOption
     ? new URL(`${endpoint.replace(/\/+$/, '')}/${bucket}/${encodedKey}`)
     : new URL(`https://${bucket}.s3.${region}.amazonaws.com/${encodedKey}`);
   const headers: Record<string, string> = {};
-  if (opts.offset > 0) {
-    headers.Range = `bytes=${opts.offset}-`;
+  if (opts.offset > 0 || opts.end !== undefined) {
+    headers.Range = `bytes=${opts.offset}-${opts.end !== undefined ? opts.end - 1 : ''}`;
     if (opts.ifRange) headers['If-Range'] = opts.ifRange;
   }
   if (credentials) {
