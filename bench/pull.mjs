@@ -63,7 +63,13 @@ const serverSrc = `
   const http = require('node:http'), fs = require('node:fs');
   const file = process.argv[1], size = fs.statSync(file).size;
   http.createServer((req, res) => {
-    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
+    const m = /^bytes=(\\d+)-(\\d*)$/.exec(req.headers.range || '');
+    if (m) {
+      const start = Number(m[1]), end = m[2] ? Math.min(size - 1, Number(m[2])) : size - 1;
+      res.writeHead(206, { 'content-length': end - start + 1, 'content-range': 'bytes ' + start + '-' + end + '/' + size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
+      return void fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 }).pipe(res);
+    }
+    res.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
     fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
   }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 const server = spawn(process.execPath, ['-e', serverSrc, file], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -93,10 +99,11 @@ async function curlVerifiedOnce() {
   return (performance.now() - t0) / 1000;
 }
 
-async function pullOnce(i) {
+/** `ranged`: --pull-ranges 4 above 64 MiB (the defaults), so the 200 MB file comes in 4 ranges. */
+async function pullOnce(i, ranged = false) {
   const stateDir = path.join(work, `state-${i}`);
   const modelsDir = path.join(work, `models-${i}`);
-  const puller = new ModelPuller({ stateDir, modelsDir, allowHttp: true, cacheBudget: undefined, stallMs: 30_000, clock: systemClock, logger: createLogger('warn'), reserveBytes: 0 });
+  const puller = new ModelPuller({ stateDir, modelsDir, allowHttp: true, cacheBudget: undefined, stallMs: 30_000, clock: systemClock, logger: createLogger('warn'), reserveBytes: 0, ...(ranged ? { ranges: { parts: 4, thresholdBytes: 64 * 1024 * 1024 } } : {}) });
   const m = parseManifest({ name: 'big', version: 1, files: [{ path: 'model.onnx', uri: url, sha256: digest, size }] });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -112,17 +119,21 @@ console.log(`bench/pull.mjs: ${MB} MB file, ${RUNS} runs each; ${uptime()}`);
 const curl = [];
 const curlVerified = [];
 const pulls = [];
+const rangedPulls = [];
 await curlOnce(); // warm the page cache of the served file
 for (let i = 0; i < RUNS; i++) {
   curl.push(await curlOnce());
   curlVerified.push(await curlVerifiedOnce());
   pulls.push(await pullOnce(i));
+  rangedPulls.push(await pullOnce(`r${i}`, true));
 }
 server.kill();
 const curlS = median(curl);
 const pullS = median(pulls.map((p) => p.seconds));
 const ratio = curlS / pullS;
 const curlVS = median(curlVerified);
+const rangedS = median(rangedPulls.map((p) => p.seconds));
+const rangedCpuPerGb = median(rangedPulls.map((p) => p.cpuSeconds)) / (size / 1e9);
 const cpuPerGb = median(pulls.map((p) => p.cpuSeconds)) / (size / 1e9);
 const loadAvgA = uptime();
 
@@ -178,6 +189,7 @@ rmSync(work, { recursive: true, force: true });
 const lines = [
   `A throughput: puller ${(size / 1e6 / pullS).toFixed(0)} MB/s (median ${pullS.toFixed(2)} s) vs curl -o ${(size / 1e6 / curlS).toFixed(0)} MB/s (${curlS.toFixed(2)} s): ratio ${ratio.toFixed(2)} (target >= 0.9): ${ratio >= 0.9 ? 'PASS' : 'FAIL'}`,
   `A' same work by hand (curl -o && sha256sum && sync) ${(size / 1e6 / curlVS).toFixed(0)} MB/s (${curlVS.toFixed(2)} s): puller ratio ${(curlVS / pullS).toFixed(2)}`,
+  `A'' in 4 parallel ranges (then one hash of the whole file): ${(size / 1e6 / rangedS).toFixed(0)} MB/s (${rangedS.toFixed(2)} s): ratio to curl -o ${(curlS / rangedS).toFixed(2)}, to the by-hand reference ${(curlVS / rangedS).toFixed(2)}; ${rangedCpuPerGb.toFixed(2)} CPU-s/GB`,
   `B CPU per GB pulled (hashing, fsync, rename included): ${cpuPerGb.toFixed(2)} CPU-s/GB`,
   `C load to READY, ${(onnxBytes.length / 1e6).toFixed(1)} MB model: from cached blob (load API with source) ${cacheMs.toFixed(1)} ms vs repository folder ${repoMs.toFixed(1)} ms: ${(slower * 100).toFixed(1)}% (target <= 10%): ${slower <= 0.1 ? 'PASS' : 'FAIL'}`,
   `load: ${loadAvgA} (after A/B); ${loadAvgC} (after C)`,
@@ -185,6 +197,6 @@ const lines = [
 for (const l of lines) console.log(l);
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(OUT, { recursive: true });
-const result = { date, node: process.version, mb: MB, runs: RUNS, curlSeconds: curl, curlVerifiedSeconds: curlVerified, pulls, ratio, cpuPerGb, loadFromCacheMs: fromCache, loadFromRepoMs: fromRepo, slower, uptime: [loadAvgA, loadAvgC] };
+const result = { date, node: process.version, mb: MB, runs: RUNS, curlSeconds: curl, curlVerifiedSeconds: curlVerified, pulls, rangedPulls, ratio, cpuPerGb, loadFromCacheMs: fromCache, loadFromRepoMs: fromRepo, slower, uptime: [loadAvgA, loadAvgC] };
 writeFileSync(path.join(OUT, `pull-${date}.json`), `${JSON.stringify(result, null, 2)}\n`);
 writeFileSync(path.join(OUT, `pull-${date}.md`), `# Pull benchmark ${date}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n\nNode ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}). Raw figures: pull-${date}.json.\n`);
