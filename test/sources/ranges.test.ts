@@ -113,6 +113,17 @@ describe('parallel byte ranges', () => {
     expect(after.some((r) => ranges.some((g) => r.range?.startsWith(`bytes=${g.start}-`)))).toBe(false);
   });
 
+  it('one range that stalls is dropped and resumed while the others complete', async () => {
+    const data = randomBytes(SIZE);
+    server.add('/big/stall.onnx', data, { stallAfter: { bytes: 200_000, times: 1 } });
+    const dir = root();
+    await puller(dir).pull(manifest('big_stall', `${server.url}/big/stall.onnx`, data), 'cli');
+    expect(readFileSync(path.join(dir, 'state/blobs/sha256', sha256(data))).equals(data)).toBe(true);
+    const reqs = requestsOf('/big/stall.onnx');
+    expect(reqs.length).toBeGreaterThan(4); // the stalled range was asked again
+    expect(server.bodyBytesSent('/big/stall.onnx')).toBeLessThan(2 * SIZE);
+  });
+
   it('a server without Range support still works: one stream', async () => {
     const data = randomBytes(SIZE);
     server.add('/big/norange.onnx', data, { noRange: true });

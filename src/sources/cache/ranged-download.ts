@@ -89,17 +89,18 @@ export async function attemptRanged(req: BlobRequest & { size: number }, deps: D
   }
   const save = () => writeFile(recordPath, JSON.stringify(record));
   await save(); // before the partial exists: a partial without a record is never a ranged one
-  const bodies = new Set<import('node:http').IncomingMessage>();
+  /** Open range bodies and when each last brought bytes: one silent range is a stall even while others flow. */
+  const bodies = new Map<import('node:http').IncomingMessage, number>();
   let failure: unknown;
   const stopAll = (err: unknown) => {
     failure ??= err;
-    for (const b of bodies) b.destroy();
+    for (const b of bodies.keys()) b.destroy();
   };
-  let lastChunkAt = deps.clock.now();
   let stallTimer: (() => void) | undefined;
   const watch = () => {
     stallTimer = deps.clock.setTimer(Math.max(10, Math.min(1000, deps.stallMs / 4)), () => {
-      if (deps.clock.now() - lastChunkAt >= deps.stallMs && bodies.size > 0) {
+      const now = deps.clock.now();
+      if ([...bodies.values()].some((at) => now - at >= deps.stallMs)) {
         stopAll(new PullError(`${req.label}: no bytes from ${redactUri(req.uri)} for ${Math.round(deps.stallMs / 1000)} s (stalled at ${done} of ${req.size} bytes)`, 'stall', true));
       }
       watch();
@@ -119,11 +120,11 @@ export async function attemptRanged(req: BlobRequest & { size: number }, deps: D
     return opened;
   };
   const streamRange = async (r: RangeState, opened: Exclude<Awaited<ReturnType<typeof openRange>>, 'no-ranges'>): Promise<void> => {
-    bodies.add(opened.body);
+    bodies.set(opened.body, deps.clock.now());
     if (failure) opened.body.destroy();
     try {
       for await (const chunk of opened.body as AsyncIterable<Buffer>) {
-        lastChunkAt = deps.clock.now();
+        bodies.set(opened.body, deps.clock.now());
         const room = r.end - r.start - r.done;
         const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
         await fh.write(piece, 0, piece.length, r.start + r.done);
