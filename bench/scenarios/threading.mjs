@@ -6,6 +6,7 @@
 //   per request (spinning pool threads steal the core the JS work needs);
 // - saturation: mlp_heavy at batch 64, back-to-back runs: rows/s.
 import os from 'node:os';
+import '../../dist/src/util/ort-env.js'; // onnxruntime's telemetry off before the first session, as in the agent
 import * as ort from 'onnxruntime-node';
 import { sessionDefaults } from '../../dist/src/agent.js';
 import { autoIntraOpThreads, ortOptions } from '../../dist/src/execution/ort-session.js';
