@@ -12,7 +12,6 @@ import { CONFIG_KEYS, ConfigSchema, describeKey, envOf, flagOf, isBooleanKey } f
 import { runCoordinatorCli } from './coordinator/coordinator-cli.js';
 import { coordinatorCheck, formatChecks, gpuCheck, runDoctor } from './doctor.js';
 import { cacheCommand, pullCommand } from './sources/cli.js';
-import { createLogger } from './util/logger.js';
 import { AGENT_VERSION } from './version.js';
 
 function usage(): string {

@@ -5,12 +5,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
-import { sequenceParams } from '../sequences/parameters.js';
 
-export {
-  inferModel, PIPELINE_INPUT, PIPELINE_OUTPUT, pipelineMetadata, refuseWhileDraining, runInference, runPipelineV2,
-  type InferenceResult,
-} from '../inference/infer.js';
+export { inferModel, PIPELINE_INPUT, runInference } from '../inference/infer.js';
 
 /**
  * A signal that fires when the client closes the connection before its response is written.
