@@ -80,7 +80,8 @@ describe('load API with a source manifest', () => {
   });
 
   it('version 2 downloads while version 1 serves, then replaces it', async () => {
-    server.behave('/simple/model.onnx', { throttle: 20_000 });
+    // 276 bytes at 100 B/s: the download lasts ~2.8 s, long enough to be seen by polling.
+    server.behave('/simple/model.onnx', { throttle: 100 });
     const loading = load('add_sub', { source: v2() });
     let sawDownloading = false;
     for (let i = 0; i < 400 && !sawDownloading; i++) {

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Behaviour {
-  /** Bytes per second (approximately), for the whole response. */
+  /** Bytes per second (approximately), for the whole response, sent in 50 ms slices. */
   throttle?: number;
   /** Destroy the socket after this many body bytes — for the next `times` requests (default 1). */
   cutAfter?: { bytes: number; times?: number };
@@ -76,7 +76,9 @@ export async function startSourceServer(): Promise<SourceServer> {
     const stall = b.stallAfter && (b.stallAfter.times ?? 1) > 0 ? b.stallAfter : undefined;
     if (cut) cut.times = (cut.times ?? 1) - 1;
     if (stall) stall.times = (stall.times ?? 1) - 1;
-    const chunk = 64 * 1024;
+    // Throttled responses go out in 50 ms slices, so even a file of a few hundred bytes takes
+    // (size ÷ rate) to arrive instead of leaving in one write.
+    const chunk = b.throttle ? Math.max(1, Math.min(64 * 1024, Math.floor(b.throttle / 20))) : 64 * 1024;
     let pos = start;
     let bodySent = 0;
     const count = (n: number) => {
