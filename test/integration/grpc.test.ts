@@ -370,7 +370,12 @@ describe('drain and shutdown', () => {
       while (streamAnswers.length === 0) await new Promise((r) => setTimeout(r, 10));
 
       const slow = call(c, 'ModelInfer', { ...addSubRequest(1, 5).request, model_name: 'add_sub_wait' });
-      await new Promise((r) => setTimeout(r, 50)); // it is in the batcher's 300 ms wait
+      // Drain only once it is in the batcher's 300 ms wait (a fixed sleep raced a loaded machine).
+      for (let i = 0; i < 400; i++) {
+        const stats = await fetch(`${own.url}/v2/models/add_sub_wait/stats`).then((r) => r.json()) as any;
+        if (stats.model_stats[0].queue_depth >= 1) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
       const drained = own.agent.drain('maintenance');
       const refused = await callError(c, 'ModelInfer', addSubRequest(1, 0).request);
       expect(refused.code).toBe(grpc.status.UNAVAILABLE);
