@@ -6,6 +6,10 @@
  * Admission and cancellation happen here, not in the routes:
  * - a full queue (max_queue_size) refuses with QUEUE_FULL, at once or after waiting
  *   `fullWaitMs` for a place (places go to waiters in arrival order);
+ * - a place can be held ahead of the request (`reserve`, `waitForPlace`): admission before the
+ *   body takes one from the headers, and the request takes it over at `enqueue` once decoded.
+ *   Held places count against max_queue_size, so a burst cannot admit more requests than the
+ *   queue holds (each over-admitted one would be read and decoded only to wait again here);
  * - an expired deadline rejects with DEADLINE_EXCEEDED without running;
  * - an aborted signal (client went away) removes the request before it runs.
  *
@@ -33,6 +37,38 @@ export interface EnqueueOptions<P> {
   readonly priority?: number;
   /** When the queue is full, wait up to this long (ms) for a place before QUEUE_FULL (default 0). */
   readonly fullWaitMs?: number;
+  /** A place held for this request since admission (reserve / waitForPlace): taken over here. */
+  readonly place?: QueuePlace | undefined;
+}
+
+/**
+ * A place in a batcher's queue held for one request between admission and `enqueue`. The
+ * holder must either pass it to `enqueue` (which takes it over) or `release()` it; release is
+ * idempotent and a no-op once taken, so a safety net may call it on every request's end.
+ */
+export class QueuePlace {
+  private held = true;
+  constructor(
+    readonly owner: object,
+    private readonly giveBack: () => void,
+  ) {}
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.giveBack();
+  }
+
+  /** For the owning batcher's enqueue: true when the place was still held (it is now taken). */
+  takeFor(owner: object): boolean {
+    if (!this.held || owner !== this.owner) return false;
+    this.held = false;
+    return true;
+  }
 }
 
 interface Entry<P, R> extends PendingView {
@@ -77,8 +113,10 @@ export class Batcher<P, R> {
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly arrivals = new ArrivalTracker();
-  /** Admission waiting for the queue to have room (FIFO), see waitForRoom. */
-  private readonly roomWaiters: { max: number; wake: (room: boolean) => void }[] = [];
+  /** Admission waiting for a place (FIFO), see waitForPlace. */
+  private readonly roomWaiters: { max: number; wake: (place: QueuePlace | 'closed') => void }[] = [];
+  /** Places held by admitted requests that have not reached enqueue yet (see QueuePlace). */
+  private reserved = 0;
 
   constructor(private readonly opts: BatcherOptions<P, R>) {
     this.queues = Array.from({ length: Math.max(1, opts.priorityLevels) }, () => []);
@@ -105,23 +143,39 @@ export class Batcher<P, R> {
     return this.inFlight === 0 && this.queued === 0;
   }
 
+  /** Places held now by admitted requests on their way to enqueue. */
+  get held(): number {
+    return this.reserved;
+  }
+
   enqueue(o: EnqueueOptions<P>): Promise<R> {
+    // A place held for this request becomes its queue entry (queued + held stays the same).
+    let placed = false;
+    if (o.place) {
+      placed = o.place.takeFor(this);
+      if (placed) this.reserved--;
+      else o.place.release(); // another batcher's (a reload in between): give it back there
+    }
     if (this.closing) {
+      if (placed) this.wakeRoomWaiters();
       return Promise.reject(new AgentError('UNAVAILABLE', 'the model is unloading and takes no new requests', { retryAfterSeconds: 1 }));
     }
-    if (this.opts.maxQueueSize > 0 && this.queued >= this.opts.maxQueueSize) {
+    if (!placed && this.opts.maxQueueSize > 0 && this.queued + this.reserved >= this.opts.maxQueueSize) {
       const full = () =>
         new AgentError('QUEUE_FULL', `the model's queue is full (max_queue_size ${this.opts.maxQueueSize}); retry later`, {
           retryAfterSeconds: 1,
         });
       const wait = o.fullWaitMs ?? 0;
       if (wait <= 0) return Promise.reject(full());
-      const until = this.opts.clock.now() + wait;
-      return this.waitForRoom(this.opts.maxQueueSize, wait).then((room) =>
-        room ? this.enqueue({ ...o, fullWaitMs: until - this.opts.clock.now() }) : Promise.reject(full()),
+      // 'closed': enqueue again without a place, which answers the unloading refusal.
+      return this.waitForPlace(this.opts.maxQueueSize, wait).then((place) =>
+        place === 'full' ? Promise.reject(full()) : this.enqueue({ ...o, place: place === 'closed' ? undefined : place, fullWaitMs: 0 }),
       );
     }
-    if (o.signal?.aborted) return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
+    if (o.signal?.aborted) {
+      if (placed) this.wakeRoomWaiters();
+      return Promise.reject(new AgentError('CANCELLED', 'the client cancelled the request'));
+    }
     const level = Math.min(Math.max(0, o.priority ?? 0), this.queues.length - 1);
     const now = this.opts.clock.now();
     this.arrivals.record(now, !this.idle);
@@ -150,35 +204,52 @@ export class Batcher<P, R> {
   }
 
   /**
-   * Resolves true as soon as fewer than `max` requests are queued, or false after `ms`. Waiters
-   * are woken in arrival order, one per free place; the place is not reserved (enqueue still
-   * checks max_queue_size).
+   * A place held for a request that will `enqueue` later, when fewer than `max` are queued or
+   * held and nobody waits ahead of it; undefined when there is none now (or the batcher closes).
    */
-  waitForRoom(max: number, ms: number): Promise<boolean> {
-    if (this.queued < max) return Promise.resolve(true);
-    if (this.closing || ms <= 0) return Promise.resolve(false);
+  reserve(max: number): QueuePlace | undefined {
+    if (this.closing || this.roomWaiters.length > 0 || this.queued + this.reserved >= max) return undefined;
+    return this.hold();
+  }
+
+  /**
+   * A held place as soon as one is free, 'full' after `ms` without one, 'closed' when the
+   * batcher stops taking requests meanwhile. Waiters get places in arrival order, one per free
+   * place, handed over synchronously (no later arrival can take it in between).
+   */
+  waitForPlace(max: number, ms: number): Promise<QueuePlace | 'full' | 'closed'> {
+    if (this.closing) return Promise.resolve('closed');
+    const now = this.reserve(max);
+    if (now) return Promise.resolve(now);
+    if (ms <= 0) return Promise.resolve('full');
     return new Promise((resolve) => {
       const waiter = {
         max,
-        wake: (room: boolean) => {
+        wake: (place: QueuePlace | 'closed') => {
           cancel();
-          resolve(room);
+          resolve(place);
         },
       };
       const cancel = this.opts.clock.setTimer(ms, () => {
         const i = this.roomWaiters.indexOf(waiter);
         if (i >= 0) this.roomWaiters.splice(i, 1);
-        resolve(false);
+        resolve('full');
       });
       this.roomWaiters.push(waiter);
     });
   }
 
+  private hold(): QueuePlace {
+    this.reserved++;
+    return new QueuePlace(this, () => {
+      this.reserved--;
+      this.wakeRoomWaiters();
+    });
+  }
+
   private wakeRoomWaiters(): void {
-    let free = this.roomWaiters.length > 0 ? this.roomWaiters[0]!.max - this.queued : 0;
-    while (free > 0 && this.roomWaiters.length > 0) {
-      this.roomWaiters.shift()!.wake(true);
-      free--;
+    while (this.roomWaiters.length > 0 && this.queued + this.reserved < this.roomWaiters[0]!.max) {
+      this.roomWaiters.shift()!.wake(this.closing ? 'closed' : this.hold());
     }
   }
 
@@ -191,6 +262,7 @@ export class Batcher<P, R> {
   /** Stop taking requests; resolves when everything queued and running has finished. */
   close(): Promise<void> {
     this.closing = true;
+    for (const w of this.roomWaiters.splice(0)) w.wake('closed');
     return this.whenIdle();
   }
 
@@ -198,7 +270,7 @@ export class Batcher<P, R> {
   destroy(err: Error): void {
     this.closing = true;
     this.cancelTimer?.();
-    for (const w of this.roomWaiters.splice(0)) w.wake(false);
+    for (const w of this.roomWaiters.splice(0)) w.wake('closed');
     for (const q of this.queues) {
       for (const e of q.splice(0)) {
         this.detach(e);

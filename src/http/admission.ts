@@ -15,10 +15,18 @@
  * goes on to the route, which decides as before. The batcher still enforces max_queue_size
  * when the request reaches it.
  *
+ * A request for a model with a bounded queue (max_queue_size) is admitted with a place HELD
+ * in that queue (batching/batcher.ts QueuePlace), which it takes over when it enqueues after
+ * its body is read and decoded; held places count as queued. Without holding, a burst passes
+ * admission while the queue still has room, and every request beyond the room is read and
+ * decoded only to wait again at the queue or be refused there (measured under the overload
+ * scenario: 40,836 such second waits in 12 s). The place goes back if the request ends
+ * without reaching the queue (a bad body, a client gone: the response's 'close').
+ *
  * A request that finds the queue full waits up to --queue-full-delay-ms (default 50) for a
- * place, woken in arrival order as batches leave the queue, before it is refused: clients
- * that retry at once, ignoring Retry-After, would otherwise keep the event loop busy refusing
- * them and starve the very batches that drain the queue (the overload scenario: 256
+ * place, handed over in arrival order as batches leave the queue, before it is refused:
+ * clients that retry at once, ignoring Retry-After, would otherwise keep the event loop busy
+ * refusing them and starve the very batches that drain the queue (the overload scenario: 256
  * closed-loop clients against max_queue_size 8). Waiting costs a timer; its body stays unread.
  *
  * A refused body is left unread. Node discards what the client sends of it and keeps the
@@ -27,6 +35,7 @@
  * read megabytes only to drop them.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { QueuePlace } from '../batching/batcher.js';
 import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
@@ -47,7 +56,7 @@ function contentLength(req: FastifyRequest): number | undefined {
 
 /**
  * Throws the refusal for a request that cannot be served, judged from its headers alone.
- * Returns the served model when its queue is full (the caller may wait for room), else
+ * Returns the served model when its queue is bounded (the caller holds a place in it), else
  * undefined: go on.
  */
 export function admitFromHeaders(ctx: HttpContext, model: string, length: number | undefined): ServedModel | undefined {
@@ -66,8 +75,15 @@ export function admitFromHeaders(ctx: HttpContext, model: string, length: number
   } catch {
     return undefined; // not ready: the route gives the precise answer (or lazy-loads)
   }
-  const max = served.spec.queuePolicy.max_queue_size;
-  return max > 0 && served.queued >= max ? served : undefined;
+  return served.spec.queuePolicy.max_queue_size > 0 ? served : undefined;
+}
+
+/** Places held by admission, per request, until the route passes them on (placeOf). */
+const places = new WeakMap<FastifyRequest, QueuePlace>();
+
+/** The queue place admission holds for this request, if any: pass it to inferModel. */
+export function placeOf(req: FastifyRequest): QueuePlace | undefined {
+  return places.get(req);
 }
 
 /** The 429 of a full queue, counted like the batcher's own (failure_reasons.REJECTED). */
@@ -83,8 +99,25 @@ export function admissionHook(ctx: HttpContext) {
   return async (req: FastifyRequest<ModelRoute>, reply: FastifyReply): Promise<void> => {
     const length = contentLength(req);
     try {
-      const full = admitFromHeaders(ctx, req.params.model, length);
-      if (full && !(await full.waitForRoom(ctx.config.queueFullDelayMs))) throw queueFull(full);
+      const bounded = admitFromHeaders(ctx, req.params.model, length);
+      if (bounded) {
+        // Whatever happens to the request, its place goes back at the end (a no-op once taken).
+        // The listener comes first: a client may leave while it waits for a place, and a place
+        // handed over after its 'close' would otherwise never be given back.
+        let held: QueuePlace | undefined;
+        let gone = false;
+        reply.raw.once('close', () => {
+          gone = true;
+          held?.release();
+        });
+        const place = await bounded.holdPlace(ctx.config.queueFullDelayMs);
+        if (place === 'full') throw queueFull(bounded);
+        if (place && gone) place.release();
+        else if (place) {
+          held = place;
+          places.set(req, place);
+        }
+      }
     } catch (err) {
       // Without a length (chunked) the size is unknown: do not read it either.
       if (length === undefined ? req.headers['transfer-encoding'] !== undefined : length > KEEP_ALIVE_BODY_BYTES) {

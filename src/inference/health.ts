@@ -115,6 +115,8 @@ export function modelStatistics(ctx: ServingContext, model: string | undefined, 
         cold_starts: status?.coldStarts ?? 0,
         evictions: status?.evictions ?? 0,
         queue_depth: m.queued,
+        // Places admission holds for requests whose body is still being read (http/admission.ts).
+        queue_held: m.heldPlaces,
         executing: m.executing,
         ...(m.sequences ? { sequence_stats: m.sequences.snapshot() } : {}),
       };

@@ -19,6 +19,7 @@ import type { HostTensor, InferRequest, Parameters, ShmPlace, ShmReader } from '
 import { prepareRequest, type PreparedOutput } from '../protocol/validate-request.js';
 import { classifyOutput } from '../protocol/classification-extension.js';
 import type { ServedPipeline } from '../pipeline/served-pipeline.js';
+import type { QueuePlace } from '../batching/batcher.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { ModelSpec } from '../sessions/model-spec.js';
 import { systemShmFor, writeShmOutputs } from '../shm/index.js';
@@ -55,6 +56,8 @@ export type RequestDecoder = (spec: ModelSpec | undefined, shm: ShmReader) => In
 
 export interface InferCall {
   readonly signal: CancelSignal;
+  /** A queue place the transport's admission holds for this request (HTTP: admission.ts). */
+  readonly place?: QueuePlace | undefined;
   /** Absolute deadline (epoch ms) of the transport (gRPC's deadline); undefined = none. */
   readonly deadline?: number | undefined;
 }
@@ -81,7 +84,7 @@ function timeoutOf(params: Parameters, deadline: number | undefined): number | u
   return given === undefined ? left : Math.min(given, left);
 }
 
-export async function runInference(ctx: ServingContext, served: ServedModel, decoded: InferRequest, signal: CancelSignal, deadline?: number): Promise<InferenceResult> {
+export async function runInference(ctx: ServingContext, served: ServedModel, decoded: InferRequest, signal: CancelSignal, deadline?: number, place?: QueuePlace): Promise<InferenceResult> {
   let request = decoded;
   if (hasImageInputs(served.spec)) {
     const pre = await preprocessImages(decoded, served.spec, ctx.images);
@@ -97,6 +100,7 @@ export async function runInference(ctx: ServingContext, served: ServedModel, dec
     priority: intParameter(decoded.parameters, 'priority'),
     sequence: sequenceParams(decoded.parameters),
     queueFullWaitMs: ctx.config.queueFullDelayMs,
+    place,
   });
   return {
     computeMs,
@@ -133,7 +137,7 @@ export async function inferModel(ctx: ServingContext, target: InferTarget, decod
   let outputs: readonly ResponseOutput[];
   let computeMs: number | undefined;
   try {
-    const result = await runInference(ctx, served, decoded, call.signal, call.deadline);
+    const result = await runInference(ctx, served, decoded, call.signal, call.deadline, call.place);
     computeMs = result.computeMs;
     outputs = regions.length ? writeShmOutputs(shm, result.outputs) : result.outputs;
   } finally {

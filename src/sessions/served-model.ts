@@ -3,7 +3,7 @@
  * statistics. `infer` is the only way requests reach a session. `close()` drains (queued and
  * running requests finish) and then releases the sessions; `destroy()` rejects what is queued.
  */
-import { Batcher } from '../batching/batcher.js';
+import { Batcher, type QueuePlace } from '../batching/batcher.js';
 import { AgentError, isAgentError } from '../errors.js';
 import { batchFeeds, runError, splitOutputs, type RequestResult } from '../execution/batch-runner.js';
 import type { ModelSession, ProviderFailure, ProviderName } from '../execution/ort-session.js';
@@ -28,6 +28,8 @@ export interface InferOptions {
   readonly sequence?: SequenceParams | undefined;
   /** How long to wait for a place when the queue is full (ms; default 0 = refuse at once). */
   readonly queueFullWaitMs?: number | undefined;
+  /** A place held since admission (holdPlace): the request takes it over in the queue. */
+  readonly place?: QueuePlace | undefined;
   /** Told the request's compute time once it ran: its share (by rows) of its batch's run, ms. */
   readonly onCompute?: ((ms: number) => void) | undefined;
 }
@@ -155,18 +157,27 @@ export class ServedModel {
     return this.batcher.executing + (this.sequences?.executing ?? 0);
   }
 
+  /** Queue places held by admitted requests still on their way to the queue (holdPlace). */
+  get heldPlaces(): number {
+    return this.batcher.held;
+  }
+
   /** Requests inside the batches running now. */
   get running(): number {
     return this.batcher.running;
   }
 
   /**
-   * For admission: true once the queue is below max_queue_size (at once when it is, or when
-   * there is no limit), false after `ms` without room.
+   * For admission before the body (http/admission.ts): a place held in the queue until the
+   * request enqueues (pass it in InferOptions.place) or releases it; 'full' when none was free
+   * within `ms`; undefined when this model holds no places (no max_queue_size, a sequence
+   * model, or unloading): the request goes on and the queue decides as it arrives.
    */
-  waitForRoom(ms: number): Promise<boolean> {
+  async holdPlace(ms: number): Promise<QueuePlace | 'full' | undefined> {
     const max = this.spec.queuePolicy.max_queue_size;
-    return max > 0 ? this.batcher.waitForRoom(max, ms) : Promise.resolve(true);
+    if (max <= 0 || this.sequences) return undefined;
+    const place = this.batcher.reserve(max) ?? (await this.batcher.waitForPlace(max, ms));
+    return place === 'closed' ? undefined : place;
   }
 
   /** Requests queued or running: such a model is never evicted. */
@@ -215,6 +226,7 @@ export class ServedModel {
     this.lastUsed = start;
     try {
       if (this.sequences) {
+        opts.place?.release(); // sequence models hold no places (holdPlace); never leak one
         const result = await this.sequences.enqueue(req, opts.sequence, opts.signal);
         this.stats.requestSucceeded(this.clock.now() - start, req.rows);
         return result;
@@ -227,6 +239,7 @@ export class ServedModel {
         signal: opts.signal,
         priority: this.priorityLevel(opts.priority),
         fullWaitMs: opts.queueFullWaitMs,
+        place: opts.place,
       });
       const ms = this.clock.now() - start;
       this.stats.requestSucceeded(ms, req.rows);

@@ -111,6 +111,63 @@ describe('admission before the body', () => {
     expect(s.failure_reasons.REJECTED).toBe(2);
   });
 
+  it('holds a queue place from the headers: held places count as queued, and go back when the request never reaches the queue', async () => {
+    const stats = async () => (await getJson(`${a.url}/v2/models/small_queue/stats`)).json.model_stats[0];
+    const { hostname, port } = new URL(a.url);
+    // Two requests whose bodies never finish arriving: admitted, each holding one of the 2 places.
+    const slow = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve) => {
+      const sock = net.connect(Number(port), hostname, () => {
+        sock.write('POST /v2/models/small_queue/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inp');
+        resolve(sock);
+      });
+    })));
+    let s: any;
+    for (let i = 0; i < 400 && (s = await stats()).queue_held < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s).toMatchObject({ queue_depth: 0, queue_held: 2 });
+    // Nothing is queued, yet the queue is full: a third request is refused from its headers.
+    const third = await partialPost(a.url, '/v2/models/small_queue/infer', 100, 100);
+    expect(third.status).toBe(429);
+    // The slow clients give up and a bad body fails its decode: every place goes back.
+    for (const sock of slow) sock.destroy();
+    const bad = await partialPost(a.url, '/v2/models/small_queue/infer', 12, 12);
+    expect(bad.status).toBe(400);
+    for (let i = 0; i < 400 && (s = await stats()).queue_held > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.queue_held).toBe(0);
+    // Both places are usable again: two requests queue (and answer once the batch runs).
+    const two = [postJson(`${a.url}/v2/models/small_queue/infer`, fp32Request), postJson(`${a.url}/v2/models/small_queue/infer`, fp32Request)];
+    for (const r of await Promise.all(two)) expect(r.status).toBe(200);
+  });
+
+  it('a client that leaves while it waits for a place does not keep the place it is handed later', async () => {
+    // A long wait for a place, so the clients are surely gone while they wait.
+    const own = await startAgent(repo, { loadModels: 'small_queue', queueFullDelayMs: 3000 });
+    try {
+      const stats = async () => (await getJson(`${own.url}/v2/models/small_queue/stats`)).json.model_stats[0];
+      const { hostname, port } = new URL(own.url);
+      const headersOnly = () => new Promise<net.Socket>((resolve) => {
+        const sock = net.connect(Number(port), hostname, () => {
+          sock.write('POST /v2/models/small_queue/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
+          resolve(sock);
+        });
+      });
+      const holders = await Promise.all([headersOnly(), headersOnly()]);
+      let s: any;
+      for (let i = 0; i < 400 && (s = await stats()).queue_held < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.queue_held).toBe(2);
+      const waiters = await Promise.all([headersOnly(), headersOnly(), headersOnly()]);
+      await new Promise((r) => setTimeout(r, 200)); // they reach admission and wait (up to 3 s)
+      for (const sock of waiters) sock.destroy(); // ...and leave while waiting
+      await new Promise((r) => setTimeout(r, 200));
+      for (const sock of holders) sock.destroy(); // the two places go to the (gone) waiters
+      for (let i = 0; i < 400 && (s = await stats()).queue_held > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.queue_held).toBe(0);
+      const two = [postJson(`${own.url}/v2/models/small_queue/infer`, fp32Request), postJson(`${own.url}/v2/models/small_queue/infer`, fp32Request)];
+      for (const r of await Promise.all(two)) expect(r.status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses new inference while draining with 503 + Retry-After, before the body', async () => {
     a.agent.node.state = 'draining';
     a.agent.node.reason = 'test';

@@ -242,25 +242,77 @@ describe('CancelSource', () => {
   });
 });
 
-describe('Batcher.waitForRoom (admission of a full queue)', () => {
-  it('answers at once when there is room, wakes waiters in order as the queue drains, times out otherwise', async () => {
+describe('Batcher queue places (admission of a bounded queue)', () => {
+  it('holds a place at once when there is room, hands places to waiters in order as the queue drains, says full otherwise', async () => {
     const { batcher, clock, finish } = setup({ settings: { maxQueueDelayMs: 0, maxBatchSize: 2 } });
     void enqueue(batcher, 1); // runs
     void enqueue(batcher, 2);
     void enqueue(batcher, 3); // queued: 2
-    await expect(batcher.waitForRoom(3, 10)).resolves.toBe(true);
+    const first = await batcher.waitForPlace(3, 10);
+    expect(first).not.toBe('full');
+    expect(batcher.held).toBe(1);
+    (first as { release(): void }).release();
+    expect(batcher.held).toBe(0);
     const woken: string[] = [];
-    const a = batcher.waitForRoom(2, 10).then((r) => woken.push(`a:${r}`));
-    const b = batcher.waitForRoom(2, 10).then((r) => woken.push(`b:${r}`));
-    const c = batcher.waitForRoom(2, 10).then((r) => woken.push(`c:${r}`));
-    await finish(0); // the batch [2, 3] leaves the queue: two places
+    const got = (who: string) => (p: unknown) => woken.push(`${who}:${typeof p === 'string' ? p : 'place'}`);
+    const a = batcher.waitForPlace(2, 10).then(got('a'));
+    const b = batcher.waitForPlace(2, 10).then(got('b'));
+    const c = batcher.waitForPlace(2, 10).then(got('c'));
+    // A later arrival cannot jump the waiters, even with room.
+    expect(batcher.reserve(10)).toBeUndefined();
+    await finish(0); // the batch [2, 3] leaves the queue: two places, handed to a and b
     await Promise.resolve();
-    expect(woken).toEqual(['a:true', 'b:true']);
+    expect(woken).toEqual(['a:place', 'b:place']);
+    expect(batcher.held).toBe(2);
     clock.advance(10);
     await c;
-    expect(woken).toEqual(['a:true', 'b:true', 'c:false']);
+    expect(woken).toEqual(['a:place', 'b:place', 'c:full']);
     await Promise.all([a, b]);
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('held places count against max_queue_size; enqueue takes its place over; a release wakes the next waiter', async () => {
+    const { batcher, runs, finish } = setup({ maxQueueSize: 2, settings: { maxQueueDelayMs: 0, maxBatchSize: 1 } });
+    void enqueue(batcher, 1); // runs
+    const p1 = batcher.reserve(2)!;
+    const p2 = batcher.reserve(2)!;
+    expect([p1, p2].every((p) => p !== undefined)).toBe(true);
+    expect(batcher.reserve(2)).toBeUndefined(); // two held: full although nothing is queued
+    // Without a place, a request finds the queue full (the held places count).
+    await expect(batcher.enqueue({ payload: 9, rows: 1, shapeKey: 'k', deadline: Infinity })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    const waiter = batcher.waitForPlace(2, 100);
+    const r1 = batcher.enqueue({ payload: 2, rows: 1, shapeKey: 'k', deadline: Infinity, place: p1 });
+    expect(batcher.queued).toBe(1);
+    expect(batcher.held).toBe(1);
+    expect(p1.isHeld).toBe(false);
+    p1.release(); // a no-op once taken
+    expect(batcher.held).toBe(1);
+    p2.release(); // e.g. its body was bad: the place goes to the waiter
+    const w = await waiter;
+    expect(w).not.toBe('full');
+    expect(batcher.held).toBe(1);
+    (w as { release(): void }).release();
+    expect(batcher.held).toBe(0);
+    await finish(0);
+    await finish(1);
+    await expect(r1).resolves.toBe(20);
+    expect(runs.map((r) => r.payloads)).toEqual([[1], [2]]);
+  });
+
+  it('a place of another batcher (a reload in between) is given back there, and close() tells waiters', async () => {
+    const a = setup({ maxQueueSize: 1, settings: { maxQueueDelayMs: 0, maxBatchSize: 1 } });
+    const b = setup({ maxQueueSize: 1, settings: { maxQueueDelayMs: 0, maxBatchSize: 1 } });
+    const place = a.batcher.reserve(1)!;
+    const r = b.batcher.enqueue({ payload: 5, rows: 1, shapeKey: 'k', deadline: Infinity, place });
+    expect(a.batcher.held).toBe(0);
+    await b.finish(0);
+    await expect(r).resolves.toBe(50);
+    const held = a.batcher.reserve(1)!;
+    const waiting = a.batcher.waitForPlace(1, 1000);
+    void a.batcher.close();
+    await expect(waiting).resolves.toBe('closed');
+    await expect(a.batcher.enqueue({ payload: 6, rows: 1, shapeKey: 'k', deadline: Infinity, place: held })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(a.batcher.held).toBe(0);
   });
 });
 

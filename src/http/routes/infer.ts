@@ -10,7 +10,7 @@ import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-req
 import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
 import { clientGone, inferModel, PIPELINE_INPUT } from '../inference.js';
-import { admissionHook } from '../admission.js';
+import { admissionHook, placeOf } from '../admission.js';
 import { decodedBody } from '../body.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
@@ -33,7 +33,7 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
         }
         const body = await decodedBody(req, ctx.config.bodyLimit);
         return headerLength === 0 ? decodeRawRequest(body, spec) : decodeInferRequest(body, headerLength, shm);
-      }, { signal: clientGone(reply.raw) });
+      }, { signal: clientGone(reply.raw), place: placeOf(req) });
       // A model's share of its batch's compute time, for cost accounting (a pipeline has none).
       const computeUs = answer.computeMs === undefined ? undefined : Math.round(answer.computeMs * 1000);
       const encoded = encodeInferResponse(
