@@ -12,9 +12,14 @@
 // sessions. The verdicts use the after-GC RSS (what is held, not garbage awaiting collection):
 //   growth after 100 cycles  < 10% of cycle 0
 //   flat after that          = growth from cycle 100 to the last mark < 3% of cycle 100
-// What held the memory before the fix (README "Memory across load/unload"): glibc's malloc kept
-// the pages onnxruntime freed at each session release (in use: flat at ~13 MiB; free but
-// resident: 13 → 26 MiB after 300 cycles); the agent now returns them after each unload.
+//   NODE_OPTIONS=--max-semi-space-size=1 node bench/load-cycles.mjs   # V8's young generation capped
+// What grows (docs/memory.md has the evidence): (1) glibc's malloc kept the pages onnxruntime
+// freed at each session release (malloc in use stays at ~13 MiB, free but resident grew to
+// 20–36 MiB): the agent now returns them after each unload (--release-freed-memory); (2) V8's
+// young generation (two semi-spaces of up to 16 MiB on Node 20, inside heapTotal) becomes
+// resident page by page as requests allocate: bounded, not held by the agent, and gone from
+// the curve with --max-semi-space-size=1. Nothing of ours stays: the sessions column is back
+// to add_sub's one after every unload, heapUsed/external/arrayBuffers are flat.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -101,7 +106,7 @@ child.kill('SIGTERM');
 const mib = (b) => (b / 1048576).toFixed(1);
 const pct = (a, b) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`;
 const base = rows[0];
-const flags = `${extra.join(' ') || 'default flags'}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}`;
+const flags = `${extra.join(' ') || 'default flags'}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${process.env.NODE_OPTIONS ? `, NODE_OPTIONS=${process.env.NODE_OPTIONS}` : ''}`;
 console.log(`load/unload cycles of ${model} over HTTP (${flags}); node ${process.version}, ${os.cpus().length} CPUs, load average ${load0.toFixed(2)} → ${os.loadavg()[0].toFixed(2)}; ${msPerCycle.toFixed(1)} ms per cycle`);
 console.log(`memory releases at unload: ${base.allocator.available ? 'on' : `off (${base.allocator.reason})`}; MiB, after full GCs unless named "as read"; cycle 0 = after ${WARMUP} warm-up cycles`);
 const header = ['cycles', 'RSS', 'vs 0', 'RSS as read', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'malloc in use', 'malloc free', 'sessions', 'releases'];
