@@ -37,3 +37,6 @@ for (const pkg of ['better-sqlite3']) {
   }
   console.error(`native-deps: ${pkg} built`);
 }
+
+// Our own addon (optional; never fails the build): see native/malloc-release.c.
+await import('./build-malloc-release.mjs');

@@ -14,6 +14,7 @@ WANTED=(
   "py:websockets python3-websockets"
   "py:jsonschema python3-jsonschema"
   "setpriv util-linux"   # test/integration/operations.test.ts: the agent as a non-root user
+  "cc gcc"   # npm run build: dist/native/malloc-release.node (test/integration/load-cycles-memory.test.ts)
 )
 
 missing=()

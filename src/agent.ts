@@ -19,6 +19,7 @@ import { createDecodeQueue, type DecodeQueue } from './preprocess/image.js';
 import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
+import { setFreedMemoryRelease } from './memory/allocator.js';
 import { createPullService, type PullService } from './sources/index.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { RepositoryPoller } from './repository/poller.js';
@@ -75,6 +76,7 @@ export class Agent {
   private url: string | undefined;
 
   constructor(readonly config: AgentConfig, deps: AgentDeps = {}) {
+    setFreedMemoryRelease(config.releaseFreedMemory);
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? createLogger(config.logLevel);
     this.telemetry = deps.telemetry ?? new Telemetry({ nvidiaSmiPath: config.nvidiaSmiPath, intervalMs: config.telemetryIntervalMs, logger: this.logger });

@@ -120,6 +120,8 @@ export const ConfigSchema = z.object({
     .describe("where sessions run: 'worker' threads (runs overlap with HTTP), the 'main' thread (no hop; a run blocks requests), or 'auto' (worker for CUDA, main for CPU)"),
   cpuMemArena: bool.default(true).describe('onnxruntime CPU memory arena'),
   memPattern: bool.default(true).describe('onnxruntime memory pattern optimisation'),
+  releaseFreedMemory: bool.default(true)
+    .describe("after an unload, return the memory onnxruntime freed inside malloc to the OS (malloc_trim; see README 'Memory across load/unload')"),
   defaultMaxBatchSize: int(1).default(16)
     .describe('max_batch_size given to batchable models whose config sets none'),
   cacheBudget: z.union([z.literal('none'), z.number().int().positive(), z.string()])

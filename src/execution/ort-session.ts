@@ -12,6 +12,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { datatypeFromOrt, type Datatype, type OrtType, type TensorData } from './datatypes.js';
 import { SessionWorker, WorkerModelSession } from './worker-session.js';
+import { liveSessions } from './live-sessions.js';
+import { releaseWhenCollected } from '../memory/allocator.js';
 
 /**
  * Node ≥ 24 has a global Float16Array; onnxruntime-common then turns float16 data into one,
@@ -139,9 +141,12 @@ class OrtModelSession implements ModelSession {
   readonly inputs: readonly TensorSignature[];
   readonly outputs: readonly TensorSignature[];
 
+  private released = false;
+
   constructor(private readonly session: ort.InferenceSession, readonly provider: ProviderName) {
     this.inputs = session.inputMetadata.map(toSignature);
     this.outputs = session.outputMetadata.map(toSignature);
+    liveSessions.created();
   }
 
   async run(feeds: Record<string, RunInput>, outputNames: readonly string[]): Promise<Record<string, RunOutput>> {
@@ -159,8 +164,16 @@ class OrtModelSession implements ModelSession {
     return out;
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.session.release();
+    } finally {
+      liveSessions.released();
+      // What onnxruntime-node's objects still hold is freed when they are collected: return it then too.
+      releaseWhenCollected(this.session);
+    }
   }
 }
 

@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { AgentError } from '../errors.js';
 import { datatypeFromOrt, type OrtType, type TensorData } from './datatypes.js';
+import { liveSessions } from './live-sessions.js';
 import type { ModelSession, ProviderName, RunInput, RunOutput, TensorSignature } from './ort-session.js';
 
 const WORKER_SOURCE = `
@@ -136,7 +137,10 @@ export class WorkerModelSession implements ModelSession {
   private constructor(private readonly worker: SessionWorker, readonly provider: ProviderName, meta: Reply) {
     this.inputs = (meta.inputs ?? []).map(toSignature);
     this.outputs = ((meta.outputs as ort.InferenceSession.ValueMetadata[]) ?? []).map(toSignature);
+    liveSessions.created();
   }
+
+  private released = false;
 
   /** Create the session in `worker` with these onnxruntime options; rejects with onnxruntime's error. */
   static async create(worker: SessionWorker, modelPath: string, options: ort.InferenceSession.SessionOptions, provider: ProviderName): Promise<WorkerModelSession> {
@@ -157,9 +161,12 @@ export class WorkerModelSession implements ModelSession {
   }
 
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     try {
       await this.worker.request({ type: 'release' });
     } finally {
+      liveSessions.released();
       await this.worker.terminate();
     }
   }

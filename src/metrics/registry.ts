@@ -163,6 +163,7 @@ export class AgentMetrics {
    */
   forget(model: string, version: number): void {
     this.batchSize.remove({ model, version: String(version) });
+    this.routing.forget(model, version);
   }
 
   /** Called where a batch completes. */

@@ -36,6 +36,8 @@ export interface RoutingMetrics {
   countError(status: number): void;
   /** One successful request of a model took `ms` (queue + compute; the p99 alert reads it). */
   observeRequest(model: string, version: number, ms: number): void;
+  /** The version is unloaded: its latency series goes away (as the batch-size histogram's does). */
+  forget(model: string, version: number): void;
 }
 
 export function registerRoutingMetrics(r: Registry, sources: RoutingSources): RoutingMetrics {
@@ -115,6 +117,9 @@ export function registerRoutingMetrics(r: Registry, sources: RoutingSources): Ro
     },
     observeRequest(model: string, version: number, ms: number): void {
       latency.observe({ model, version: String(version) }, ms / 1000);
+    },
+    forget(model: string, version: number): void {
+      latency.remove({ model, version: String(version) });
     },
   };
 }

@@ -32,6 +32,7 @@ import { ServedModel } from './served-model.js';
 import { planWarmup } from './warmup.js';
 import { loadInitialStates } from '../sequences/spec.js';
 import { placementWarnings } from '../repository/placement.js';
+import { releaseAfterUnload } from '../memory/allocator.js';
 
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
 
@@ -451,6 +452,7 @@ export class ModelManager {
       const entry = this.models.get(victim);
       if (entry) await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(victim, entry, v, `${UNLOADED} (evicted: least recently used, to fit '${forModel}' in the ${device} memory budget)`)));
     }
+    if (plan.evict.length) releaseAfterUnload(this.deps.logger);
   }
 
   private async unloadIdle(): Promise<void> {
@@ -637,9 +639,13 @@ export class ModelManager {
         },
         `model ready on ${served.provider}`,
       );
-      if (reloading) await reloading.close();
+      if (reloading) {
+        await reloading.close();
+        releaseAfterUnload(this.deps.logger);
+      }
     } catch (err) {
       await Promise.allSettled(sessions.map((s) => s.release()));
+      releaseAfterUnload(this.deps.logger);
       const reason = messageOf(err);
       logger.error({ model: model.name, version, err: reason }, 'model failed to load');
       if (!reloading) this.setVersion(model.name, entry, { version, state: 'UNAVAILABLE', reason, model: undefined });
@@ -671,6 +677,8 @@ export class ModelManager {
       return;
     }
     await Promise.all([...entry.versions.values()].map((v) => this.unloadVersion(name, entry, v, reason)));
+    // The sessions are released: hand what they freed inside malloc back to the OS (memory/allocator.ts).
+    releaseAfterUnload(this.deps.logger);
   }
 
   private async unloadVersion(name: string, entry: ModelEntry, status: VersionStatus, reason: string): Promise<void> {
