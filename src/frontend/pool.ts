@@ -1,0 +1,193 @@
+/**
+ * The HTTP front-end processes of --http-processes N (N > 1), seen from the primary.
+ *
+ * Contracts:
+ * - `start` forks N processes (node:cluster, one shared listening port: the primary accepts
+ *   and hands connections round-robin) and resolves with the URL once every one listens.
+ * - Each inference a front end sends runs here (serve-remote.ts) and its answer, or its
+ *   AgentError as code + message, goes back to that front end; any other route is answered by
+ *   the primary's own fastify app.
+ * - A front end that exits while the pool is open is forked again; what it had sent and not
+ *   been answered is cancelled here (its clients' connections died with it: they see a reset,
+ *   never a hang).
+ * - `setState` mirrors the node state to every front end; `drain` makes them refuse new
+ *   inference and resolves once each has answered everything it accepted; `close` closes
+ *   their connections (after each one's last response) and waits for them to exit.
+ * - Every front end runs with ORT_DISABLE_TELEMETRY=1 in its environment and never imports
+ *   onnxruntime (see worker-main.ts).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { HttpContext } from '../http/context.js';
+import { CancelSource } from '../util/cancel.js';
+import type { Logger } from '../util/logger.js';
+import type { FrontendToPrimary, PrimaryToFrontend } from './messages.js';
+import { serveRemoteHttp, serveRemoteInfer, wireError } from './serve-remote.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+
+/** A front end that does not listen within this long is a failed start. */
+const START_TIMEOUT_MS = 30_000;
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  /** Inference sent by this front end and not answered yet. */
+  inFlight: Map<number, CancelSource>;
+  listening: boolean;
+}
+
+export class FrontendPool {
+  private readonly slots: Slot[] = [];
+  private closing = false;
+  private controlId = 0;
+  private readonly acks = new Map<number, () => void>();
+  private url: string | undefined;
+
+  private constructor(private readonly ctx: HttpContext, private readonly app: FastifyInstance, private readonly logger: Logger) {}
+
+  /** Fork `count` front ends on the config's host and port; resolves with the listening URL. */
+  static async start(ctx: HttpContext, app: FastifyInstance, logger: Logger, count: number): Promise<{ pool: FrontendPool; url: string }> {
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: 'advanced' });
+    const pool = new FrontendPool(ctx, app, logger);
+    const urls = await Promise.all(Array.from({ length: count }, (_, i) => pool.fork(i)));
+    pool.url = urls[0]!;
+    return { pool, url: pool.url };
+  }
+
+  /** Process ids of the live front ends (for logs and tests). */
+  get pids(): number[] {
+    return this.slots.filter((s) => !s.worker.isDead()).map((s) => s.worker.process.pid!);
+  }
+
+  private fork(index: number): Promise<string> {
+    const worker = cluster.fork({ ORT_DISABLE_TELEMETRY: '1' });
+    const slot: Slot = { index, worker, inFlight: new Map(), listening: false };
+    this.slots[index] = slot;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`HTTP front end ${index} did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      worker.on('message', (m: FrontendToPrimary) => {
+        if (m.t === 'listening') {
+          clearTimeout(timer);
+          slot.listening = true;
+          this.logger.info({ frontend: index, pid: worker.process.pid, url: m.url }, 'HTTP front end listening');
+          resolve(m.url);
+          return;
+        }
+        this.onMessage(slot, m);
+      });
+      worker.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        for (const c of slot.inFlight.values()) c.cancel();
+        slot.inFlight.clear();
+        if (!slot.listening) reject(new Error(`HTTP front end ${index} exited before listening (code ${code}, signal ${signal})`));
+        if (this.closing) return;
+        this.logger.warn({ frontend: index, pid: worker.process.pid, code, signal }, 'HTTP front end exited: starting another');
+        this.fork(index).catch((err: unknown) => this.logger.error({ err, frontend: index }, 'HTTP front end failed to restart'));
+      });
+    });
+  }
+
+  private send(slot: Slot, m: PrimaryToFrontend): void {
+    if (!slot.worker.isConnected()) return; // it died: its clients are gone with it
+    slot.worker.send(m, (err: Error | null) => {
+      if (err) this.logger.debug({ err: err.message, frontend: slot.index }, 'front end gone before its answer');
+    });
+  }
+
+  private onMessage(slot: Slot, m: FrontendToPrimary): void {
+    switch (m.t) {
+      case 'hello':
+        this.send(slot, { t: 'config', config: this.ctx.config, index: slot.index, state: this.ctx.node.state, reason: this.ctx.node.reason });
+        return;
+      case 'infer': {
+        const cancel = new CancelSource();
+        slot.inFlight.set(m.id, cancel);
+        serveRemoteInfer(this.ctx, m, cancel).then(
+          (reply) => this.send(slot, { t: 'inferResult', id: m.id, reply }),
+          (err: unknown) => {
+            const e = wireError(err, this.ctx.config.bodyLimit);
+            if (e.code === 'INTERNAL') this.logger.error({ err }, e.message);
+            this.send(slot, { t: 'inferResult', id: m.id, error: e });
+          },
+        ).finally(() => slot.inFlight.delete(m.id));
+        return;
+      }
+      case 'cancel':
+        slot.inFlight.get(m.id)?.cancel();
+        return;
+      case 'http':
+        serveRemoteHttp(this.app, m).then(
+          (r) => this.send(slot, { t: 'httpResult', id: m.id, ...r }),
+          (err: unknown) => {
+            this.logger.error({ err }, 'forwarded request failed');
+            this.send(slot, { t: 'httpResult', id: m.id, status: 500, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ error: `internal error: ${String(err)}` })) });
+          },
+        );
+        return;
+      case 'countError':
+        this.ctx.metrics.routing.countError(m.status);
+        return;
+      case 'ack':
+        this.acks.get(m.id)?.();
+        this.acks.delete(m.id);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Send a control message to every live front end; resolves when each has acked or exited. */
+  private control(make: (id: number) => PrimaryToFrontend): Promise<void> {
+    return Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => {
+      if (slot.worker.isDead() || !slot.worker.isConnected()) return resolve();
+      const id = ++this.controlId;
+      const done = () => {
+        slot.worker.off('exit', done);
+        this.acks.delete(id);
+        resolve();
+      };
+      this.acks.set(id, done);
+      slot.worker.once('exit', done);
+      this.send(slot, make(id));
+    }))).then(() => undefined);
+  }
+
+  /** The node state changed: every front end refuses or takes inference accordingly. */
+  setState(): void {
+    for (const slot of this.slots) this.send(slot, { t: 'state', state: this.ctx.node.state, reason: this.ctx.node.reason });
+  }
+
+  /** Front ends refuse new inference; resolves once each has answered what it accepted. */
+  drain(reason: string): Promise<void> {
+    return this.control((id) => ({ t: 'drain', id, reason }));
+  }
+
+  /** Close every front end's connections by `deadline` (epoch ms) and wait for it to exit. */
+  async close(deadline: number): Promise<void> {
+    this.closing = true;
+    await this.control((id) => ({ t: 'close', id, deadline }));
+    await Promise.all(this.slots.map((slot) => waitExit(slot.worker, Math.max(1000, deadline - Date.now() + 1000))));
+  }
+
+  /** Abort: the front ends are killed (their connections cut). */
+  destroy(): void {
+    this.closing = true;
+    for (const slot of this.slots) if (!slot.worker.isDead()) slot.worker.process.kill('SIGKILL');
+  }
+}
+
+function waitExit(worker: Worker, ms: number): Promise<void> {
+  if (worker.isDead()) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      worker.process.kill('SIGKILL');
+      resolve();
+    }, ms);
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
