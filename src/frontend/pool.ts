@@ -23,6 +23,7 @@ import type { HttpContext } from '../http/context.js';
 import { CancelSource } from '../util/cancel.js';
 import type { Logger } from '../util/logger.js';
 import type { FrontendToPrimary, PrimaryToFrontend } from './messages.js';
+import { eachMessage, Outbox, type Many } from './outbox.js';
 import { serveRemoteHttp, serveRemoteInfer, wireError } from './serve-remote.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -36,6 +37,8 @@ interface Slot {
   /** Inference sent by this front end and not answered yet. */
   inFlight: Map<number, CancelSource>;
   listening: boolean;
+  /** What this front end is sent, coalesced per turn of the event loop (outbox.ts). */
+  outbox: Outbox<PrimaryToFrontend>;
 }
 
 export class FrontendPool {
@@ -63,11 +66,19 @@ export class FrontendPool {
 
   private fork(index: number): Promise<string> {
     const worker = cluster.fork({ ORT_DISABLE_TELEMETRY: '1' });
-    const slot: Slot = { index, worker, inFlight: new Map(), listening: false };
+    const slot: Slot = {
+      index, worker, inFlight: new Map(), listening: false,
+      outbox: new Outbox<PrimaryToFrontend>((m) => {
+        if (!worker.isConnected()) return; // it died: its clients are gone with it
+        worker.send(m, (err: Error | null) => {
+          if (err) this.logger.debug({ err: err.message, frontend: index }, 'front end gone before its answer');
+        });
+      }),
+    };
     this.slots[index] = slot;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`HTTP front end ${index} did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      worker.on('message', (m: FrontendToPrimary) => {
+      worker.on('message', (msg: FrontendToPrimary | Many<FrontendToPrimary>) => eachMessage(msg, (m) => {
         if (m.t === 'listening') {
           clearTimeout(timer);
           slot.listening = true;
@@ -76,7 +87,7 @@ export class FrontendPool {
           return;
         }
         this.onMessage(slot, m);
-      });
+      }));
       worker.on('exit', (code, signal) => {
         clearTimeout(timer);
         for (const c of slot.inFlight.values()) c.cancel();
@@ -90,10 +101,7 @@ export class FrontendPool {
   }
 
   private send(slot: Slot, m: PrimaryToFrontend): void {
-    if (!slot.worker.isConnected()) return; // it died: its clients are gone with it
-    slot.worker.send(m, (err: Error | null) => {
-      if (err) this.logger.debug({ err: err.message, frontend: slot.index }, 'front end gone before its answer');
-    });
+    slot.outbox.post(m);
   }
 
   private onMessage(slot: Slot, m: FrontendToPrimary): void {

@@ -5,6 +5,7 @@
  */
 import { AgentError } from '../errors.js';
 import type { FrontendToPrimary, HttpMessage, InferMessage, PrimaryToFrontend } from './messages.js';
+import { eachMessage, Outbox, type Many } from './outbox.js';
 
 type InferResult = Extract<PrimaryToFrontend, { t: 'inferResult' }>;
 type HttpResult = Extract<PrimaryToFrontend, { t: 'httpResult' }>;
@@ -17,9 +18,12 @@ interface Pending {
 export class PrimaryLink {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  private readonly outbox = new Outbox<FrontendToPrimary>((m) => {
+    if (process.connected) process.send!(m);
+  });
 
   constructor(private readonly onControl: (m: PrimaryToFrontend) => void) {
-    process.on('message', (m: PrimaryToFrontend) => {
+    process.on('message', (msg: PrimaryToFrontend | Many<PrimaryToFrontend>) => eachMessage(msg, (m) => {
       if (m.t === 'inferResult' || m.t === 'httpResult') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -27,7 +31,7 @@ export class PrimaryLink {
       } else {
         this.onControl(m);
       }
-    });
+    }));
     process.on('disconnect', () => {
       const gone = new AgentError('UNAVAILABLE', 'the agent process is gone; retry', { retryAfterSeconds: 5 });
       for (const p of this.pending.values()) p.reject(gone);
@@ -36,8 +40,9 @@ export class PrimaryLink {
     });
   }
 
+  /** Sent at the end of this turn of the event loop, with whatever else was posted in it. */
   post(m: FrontendToPrimary): void {
-    if (process.connected) process.send!(m);
+    this.outbox.post(m);
   }
 
   private call<R>(build: (id: number) => FrontendToPrimary): { id: number; result: Promise<R> } {
@@ -45,7 +50,7 @@ export class PrimaryLink {
     const result = new Promise<R>((resolve, reject) => {
       if (!process.connected) return reject(new AgentError('UNAVAILABLE', 'the agent process is gone; retry', { retryAfterSeconds: 5 }));
       this.pending.set(id, { resolve: resolve as Pending['resolve'], reject });
-      process.send!(build(id));
+      this.outbox.post(build(id));
     });
     return { id, result };
   }
