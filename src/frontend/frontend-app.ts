@@ -22,12 +22,11 @@ import { KEEP_ALIVE_BODY_BYTES } from '../http/admission.js';
 import { decodedBody, rawBody } from '../http/body.js';
 import { httpError } from '../http/http-error.js';
 import { installDrainControl } from '../http/shutdown.js';
-import { limitConnections, timeoutOptions } from '../http/timeouts.js';
+import { timeoutOptions } from '../http/timeouts.js';
 import { decodeInferRequest, parseHeaderLength } from '../protocol/decode-request.js';
 import { encodeInferResponse } from '../protocol/encode-response.js';
 import type { InferRequest } from '../protocol/tensor.js';
 import type { Logger } from '../util/logger.js';
-import { compactRequest } from './messages.js';
 import type { PrimaryLink } from './primary-link.js';
 
 /** routes/infer.ts's COMPUTE_TIME_HEADER (not imported: that module loads the inference core). */
@@ -51,7 +50,7 @@ async function decodeHere(req: FastifyRequest, limit: number): Promise<InferRequ
     const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
     if (headerLength === 0) return undefined;
     const decoded = decodeInferRequest(await decodedBody(req, limit), headerLength);
-    return decoded.shmRegions ? undefined : compactRequest(decoded);
+    return decoded.shmRegions ? undefined : decoded;
   } catch {
     return undefined;
   }
@@ -68,7 +67,6 @@ export async function buildFrontendApp(config: AgentConfig, node: NodeStatus, li
     forceCloseConnections: false,
     ...timeoutOptions(config),
   });
-  limitConnections(app.server, config.maxConnections, logger);
   installDrainControl(app, node);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -10,10 +10,12 @@ export interface Many<T> {
   readonly items: readonly T[];
 }
 
+import { fromWire, toWire } from './messages.js';
+
 export class Outbox<T> {
   private queued: T[] = [];
 
-  /** `write` sends one IPC message (process.send or worker.send). */
+  /** `write` sends one IPC message (process.send or worker.send), already in wire form. */
   constructor(private readonly write: (m: T | Many<T>) => void) {}
 
   post(m: T): void {
@@ -25,12 +27,13 @@ export class Outbox<T> {
     const items = this.queued;
     if (items.length === 0) return;
     this.queued = [];
-    this.write(items.length === 1 ? items[0]! : { t: 'many', items });
+    this.write(toWire(items.length === 1 ? items[0]! : { t: 'many', items }) as T | Many<T>);
   }
 }
 
-/** Calls `fn` for each message in `m` (one, or the items of a coalesced one). */
-export function eachMessage<T>(m: T | Many<T>, fn: (m: T) => void): void {
+/** Calls `fn` for each message in `wire` (one, or the items of a coalesced one), decoded. */
+export function eachMessage<T>(wire: unknown, fn: (m: T) => void): void {
+  const m = fromWire<T | Many<T>>(wire);
   if ((m as Many<T>).t === 'many') for (const item of (m as Many<T>).items) fn(item);
   else fn(m as T);
 }

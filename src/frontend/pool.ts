@@ -2,8 +2,8 @@
  * The HTTP front-end processes of --http-processes N (N > 1), seen from the primary.
  *
  * Contracts:
- * - `start` forks N processes (node:cluster, one shared listening port: the primary accepts
- *   and hands connections round-robin) and resolves with the URL once every one listens.
+ * - `start` forks N processes (node:cluster), listens once every one is ready, and hands each
+ *   accepted connection to the next front end (round-robin); resolves with the URL.
  * - Each inference a front end sends runs here (serve-remote.ts) and its answer, or its
  *   AgentError as code + message, goes back to that front end; any other route is answered by
  *   the primary's own fastify app.
@@ -17,13 +17,15 @@
  *   onnxruntime (see worker-main.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
+import net, { type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from '../http/context.js';
+import { QUIET_MS } from '../http/shutdown.js';
 import { CancelSource } from '../util/cancel.js';
 import type { Logger } from '../util/logger.js';
 import type { FrontendToPrimary, PrimaryToFrontend } from './messages.js';
-import { eachMessage, Outbox, type Many } from './outbox.js';
+import { eachMessage, Outbox } from './outbox.js';
 import { serveRemoteHttp, serveRemoteInfer, wireError } from './serve-remote.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -45,18 +47,49 @@ export class FrontendPool {
   private readonly slots: Slot[] = [];
   private closing = false;
   private controlId = 0;
-  private readonly acks = new Map<number, () => void>();
+  private readonly acks = new Map<number, (m: { idleMs?: number | undefined }) => void>();
+  /** When the last connection was handed to a front end (epoch ms). */
+  private lastHandOff = 0;
   private url: string | undefined;
+  private acceptor: NetServer | undefined;
+  private nextSlot = 0;
 
   private constructor(private readonly ctx: HttpContext, private readonly app: FastifyInstance, private readonly logger: Logger) {}
 
   /** Fork `count` front ends on the config's host and port; resolves with the listening URL. */
   static async start(ctx: HttpContext, app: FastifyInstance, logger: Logger, count: number): Promise<{ pool: FrontendPool; url: string }> {
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: 'advanced' });
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: 'json' });
     const pool = new FrontendPool(ctx, app, logger);
-    const urls = await Promise.all(Array.from({ length: count }, (_, i) => pool.fork(i)));
-    pool.url = urls[0]!;
+    await Promise.all(Array.from({ length: count }, (_, i) => pool.fork(i)));
+    // This process accepts and hands each connection, paused and unread, to the next front end.
+    // Not node:cluster's own sharing: its round-robin keeps a handed-over connection open until
+    // the front end confirms it, so one handed to a front end that dies meanwhile hangs its
+    // client; its SCHED_NONE (each front end accepts) gives one front end nearly every
+    // connection of a burst (measured: 32 wrk connections, one front end idle). A connection
+    // sent here is closed on this side once sent: if its front end dies, its client sees a reset.
+    const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => pool.handOff(socket));
+    pool.acceptor = acceptor;
+    await new Promise<void>((resolve, reject) => {
+      acceptor.once('error', reject);
+      acceptor.listen({ host: ctx.config.host, port: ctx.config.port }, () => resolve());
+    });
+    const { address, port } = acceptor.address() as AddressInfo;
+    pool.url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
     return { pool, url: pool.url };
+  }
+
+  /** The next ready front end (round-robin) gets the connection; none alive: it is closed. */
+  private handOff(socket: Socket): void {
+    for (let tries = 0; tries < this.slots.length; tries++) {
+      const slot = this.slots[this.nextSlot++ % this.slots.length];
+      if (!slot?.listening || !slot.worker.isConnected()) continue;
+      this.lastHandOff = Date.now();
+      slot.worker.send({ t: 'conn' }, socket, (err: Error | null) => {
+        if (err) socket.destroy();
+      });
+      return;
+    }
+    socket.destroy();
   }
 
   /** Process ids of the live front ends (for logs and tests). */
@@ -64,7 +97,7 @@ export class FrontendPool {
     return this.slots.filter((s) => !s.worker.isDead()).map((s) => s.worker.process.pid!);
   }
 
-  private fork(index: number): Promise<string> {
+  private fork(index: number): Promise<void> {
     const worker = cluster.fork({ ORT_DISABLE_TELEMETRY: '1' });
     const slot: Slot = {
       index, worker, inFlight: new Map(), listening: false,
@@ -76,14 +109,14 @@ export class FrontendPool {
       }),
     };
     this.slots[index] = slot;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`HTTP front end ${index} did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      worker.on('message', (msg: FrontendToPrimary | Many<FrontendToPrimary>) => eachMessage(msg, (m) => {
+      worker.on('message', (msg: unknown) => eachMessage<FrontendToPrimary>(msg, (m) => {
         if (m.t === 'listening') {
           clearTimeout(timer);
           slot.listening = true;
-          this.logger.info({ frontend: index, pid: worker.process.pid, url: m.url }, 'HTTP front end listening');
-          resolve(m.url);
+          this.logger.info({ frontend: index, pid: worker.process.pid }, 'HTTP front end listening');
+          resolve();
           return;
         }
         this.onMessage(slot, m);
@@ -138,7 +171,7 @@ export class FrontendPool {
         this.ctx.metrics.routing.countError(m.status);
         return;
       case 'ack':
-        this.acks.get(m.id)?.();
+        this.acks.get(m.id)?.(m);
         this.acks.delete(m.id);
         return;
       default:
@@ -147,19 +180,20 @@ export class FrontendPool {
   }
 
   /** Send a control message to every live front end; resolves when each has acked or exited. */
-  private control(make: (id: number) => PrimaryToFrontend): Promise<void> {
-    return Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => {
-      if (slot.worker.isDead() || !slot.worker.isConnected()) return resolve();
+  private control(make: (id: number) => PrimaryToFrontend): Promise<{ idleMs?: number | undefined }[]> {
+    return Promise.all(this.slots.map((slot) => new Promise<{ idleMs?: number | undefined }>((resolve) => {
+      if (slot.worker.isDead() || !slot.worker.isConnected()) return resolve({});
       const id = ++this.controlId;
-      const done = () => {
-        slot.worker.off('exit', done);
+      const done = (m: { idleMs?: number | undefined } = {}) => {
+        slot.worker.off('exit', onExit);
         this.acks.delete(id);
-        resolve();
+        resolve(m);
       };
+      const onExit = () => done();
       this.acks.set(id, done);
-      slot.worker.once('exit', done);
+      slot.worker.once('exit', onExit);
       this.send(slot, make(id));
-    }))).then(() => undefined);
+    })));
   }
 
   /** The node state changed: every front end refuses or takes inference accordingly. */
@@ -168,13 +202,24 @@ export class FrontendPool {
   }
 
   /** Front ends refuse new inference; resolves once each has answered what it accepted. */
-  drain(reason: string): Promise<void> {
-    return this.control((id) => ({ t: 'drain', id, reason }));
+  async drain(reason: string): Promise<void> {
+    await this.control((id) => ({ t: 'drain', id, reason }));
   }
 
   /** Close every front end's connections by `deadline` (epoch ms) and wait for it to exit. */
   async close(deadline: number): Promise<void> {
     this.closing = true;
+    // As http/shutdown.ts does for one process: stop accepting only after a quiet period with no
+    // new connection, request or response anywhere, so a client that got its last answer
+    // (Connection: close while draining) and reconnects at once is still answered.
+    for (;;) {
+      const idle = await this.control((id) => ({ t: 'idle', id }));
+      const quiet = Math.min(Date.now() - this.lastHandOff, ...idle.map((x) => x.idleMs ?? Infinity));
+      if (quiet >= QUIET_MS || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, QUIET_MS / 4));
+    }
+    // A connection handed over before this close arrives before the 'close' message (one channel, in order).
+    this.acceptor?.close();
     await this.control((id) => ({ t: 'close', id, deadline }));
     await Promise.all(this.slots.map((slot) => waitExit(slot.worker, Math.max(1000, deadline - Date.now() + 1000))));
   }
@@ -182,6 +227,7 @@ export class FrontendPool {
   /** Abort: the front ends are killed (their connections cut). */
   destroy(): void {
     this.closing = true;
+    this.acceptor?.close();
     for (const slot of this.slots) if (!slot.worker.isDead()) slot.worker.process.kill('SIGKILL');
   }
 }

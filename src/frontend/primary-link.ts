@@ -3,9 +3,10 @@
  * id. If the channel closes (the primary died), every pending request fails with UNAVAILABLE
  * and the process exits: a front end never serves without its primary.
  */
+import type { Socket } from 'node:net';
 import { AgentError } from '../errors.js';
 import type { FrontendToPrimary, HttpMessage, InferMessage, PrimaryToFrontend } from './messages.js';
-import { eachMessage, Outbox, type Many } from './outbox.js';
+import { eachMessage, Outbox } from './outbox.js';
 
 type InferResult = Extract<PrimaryToFrontend, { t: 'inferResult' }>;
 type HttpResult = Extract<PrimaryToFrontend, { t: 'httpResult' }>;
@@ -22,8 +23,9 @@ export class PrimaryLink {
     if (process.connected) process.send!(m);
   });
 
-  constructor(private readonly onControl: (m: PrimaryToFrontend) => void) {
-    process.on('message', (msg: PrimaryToFrontend | Many<PrimaryToFrontend>) => eachMessage(msg, (m) => {
+  /** `onConnection`: a connection the primary accepted, paused, for this front end's HTTP server. */
+  constructor(private readonly onControl: (m: PrimaryToFrontend) => void, onConnection: (socket: Socket) => void) {
+    process.on('message', (msg: unknown, handle: unknown) => handle ? onConnection(handle as Socket) : eachMessage<PrimaryToFrontend>(msg, (m) => {
       if (m.t === 'inferResult' || m.t === 'httpResult') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);

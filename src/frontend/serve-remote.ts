@@ -15,7 +15,7 @@ import { decodeRawRequest } from '../protocol/validate-request.js';
 import type { FastifyRequest } from 'fastify';
 import { decodedBody } from '../http/body.js';
 import type { CancelSignal } from '../util/cancel.js';
-import { compactOutputs, type HttpMessage, type InferMessage, type WireError } from './messages.js';
+import { wireOutputs, type HttpMessage, type InferMessage, type WireError } from './messages.js';
 
 /** An inference from a front end, answered as the route would (minus HTTP, which the front end does). */
 export async function serveRemoteInfer(ctx: HttpContext, msg: InferMessage, signal: CancelSignal): Promise<InferReply> {
@@ -36,7 +36,7 @@ export async function serveRemoteInfer(ctx: HttpContext, msg: InferMessage, sign
     }
     return headerLength === 0 ? decodeRawRequest(bytes, spec) : decodeInferRequest(bytes, headerLength, shm);
   }, { signal });
-  return { ...answer, outputs: compactOutputs(answer.outputs) };
+  return { ...answer, outputs: wireOutputs(answer.outputs) };
 }
 
 export function wireError(err: unknown, bodyLimit: number): WireError {

@@ -1,6 +1,7 @@
 /**
  * Entry point of one HTTP front-end process (forked by pool.ts with node:cluster). It asks
- * the primary for the config, serves HTTP on the shared port (frontend-app.ts) and obeys the
+ * the primary for the config, serves HTTP on the connections the primary hands it
+ * (frontend-app.ts) and obeys the
  * primary's state, drain and close messages. Signals are the primary's business: a SIGTERM or
  * SIGINT sent to the whole process group is ignored here, and the primary drains everyone.
  */
@@ -20,6 +21,10 @@ const node: NodeStatus = { state: 'ready', reason: '' };
 let started: ((m: Extract<PrimaryToFrontend, { t: 'config' }>) => void) | undefined;
 const configured = new Promise<Extract<PrimaryToFrontend, { t: 'config' }>>((resolve) => (started = resolve));
 let app: Awaited<ReturnType<typeof buildFrontendApp>> | undefined;
+let openConnections = 0;
+/** Last new connection, request or response (epoch ms): the primary's close waits for quiet. */
+let lastTraffic = Date.now();
+let maxConnections = 0;
 
 const link = new PrimaryLink((m) => {
   switch (m.t) {
@@ -35,6 +40,9 @@ const link = new PrimaryLink((m) => {
       node.reason = m.reason;
       void (app ? drainControlOf(app).whenNoneInFlight() : Promise.resolve()).then(() => link.post({ t: 'ack', id: m.id }));
       return;
+    case 'idle':
+      link.post({ t: 'ack', id: m.id, idleMs: Date.now() - lastTraffic });
+      return;
     case 'close':
       void (async () => {
         if (app) {
@@ -49,6 +57,17 @@ const link = new PrimaryLink((m) => {
     default:
       return;
   }
+}, (socket) => {
+  // --max-connections holds per front end (the primary accepts them all and spreads them).
+  if (!app || openConnections >= maxConnections) {
+    socket.destroy();
+    return;
+  }
+  openConnections++;
+  lastTraffic = Date.now();
+  socket.once('close', () => openConnections--);
+  app.server.emit('connection', socket);
+  socket.resume();
 });
 
 link.post({ t: 'hello' });
@@ -56,6 +75,13 @@ const { config, index, state, reason } = await configured;
 node.state = state;
 node.reason = reason;
 const logger = createLogger(config.logLevel).child({ frontend: index });
+maxConnections = config.maxConnections;
 app = await buildFrontendApp(config, node, link, logger);
-const url = await app.listen({ host: config.host, port: config.port });
-link.post({ t: 'listening', url });
+await app.ready(); // it never listens: connections come from the primary
+// Node starts the checks of --request-timeout-ms / --headers-timeout-ms on 'listening'.
+app.server.emit('listening');
+app.server.on('request', (_req: unknown, res: import('node:http').ServerResponse) => {
+  lastTraffic = Date.now();
+  res.once('close', () => (lastTraffic = Date.now()));
+});
+link.post({ t: 'listening' });

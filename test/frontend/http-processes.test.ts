@@ -52,7 +52,7 @@ async function serve(args: string[]): Promise<Served> {
 
 /** Process ids of the front ends the primary reported listening (in order of the log). */
 function frontendPids(s: Served): number[] {
-  return [...s.out().matchAll(/"pid":(\d+),"url":"[^"]+","msg":"HTTP front end listening"/g)].map((m) => Number(m[1]));
+  return [...s.out().matchAll(/"pid":(\d+),"msg":"HTTP front end listening"/g)].map((m) => Number(m[1]));
 }
 
 const range = (n: number, f: (k: number) => number) => Array.from({ length: n }, (_, k) => f(k));
