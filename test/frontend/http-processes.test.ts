@@ -142,12 +142,14 @@ describe('--http-processes 2 answers as one process does', () => {
       'inference-header-content-length': String(headerLength), 'content-type': 'application/octet-stream',
     })));
     expect(b.status).toBe(200);
+    // The JSON header's length varies with its compute_time_us parameter; the bytes after it do not.
     const hl = Number(b.headers['inference-header-content-length']);
-    expect(hl).toBe(Number(a.headers['inference-header-content-length']));
-    expect(b.body.subarray(hl)).toEqual(a.body.subarray(hl));
+    const hlSingle = Number(a.headers['inference-header-content-length']);
+    expect(hl).toBeGreaterThan(0);
+    expect(b.body.subarray(hl)).toEqual(a.body.subarray(hlSingle));
     const out0 = new Float32Array(b.body.buffer.slice(b.body.byteOffset + hl, b.body.byteOffset + hl + 128));
     expect(out0[3]).toBe(1.5 + 0); // 3 * 0.5 + (3 - 3)
-    expect(JSON.parse(b.body.subarray(0, hl).toString()).outputs).toEqual(JSON.parse(a.body.subarray(0, hl).toString()).outputs);
+    expect(JSON.parse(b.body.subarray(0, hl).toString()).outputs).toEqual(JSON.parse(a.body.subarray(0, hlSingle).toString()).outputs);
   });
 
   it('bad requests get the same status and {"error"} as without the flag', async () => {
