@@ -51,6 +51,8 @@ export type FrontendToPrimary =
   | { readonly t: 'hello' }
   /** Ready for connections (sent with { t: 'conn' } and the socket as the message's handle). */
   | { readonly t: 'listening' }
+  /** Connection `id` (sent with a handle) is now held by this front end. */
+  | { readonly t: 'connAck'; readonly id: number }
   | InferMessage
   | HttpMessage
   /** The client of inference `id` went away: cancel it if it has not run. */

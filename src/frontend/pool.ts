@@ -41,6 +41,8 @@ interface Slot {
   listening: boolean;
   /** What this front end is sent, coalesced per turn of the event loop (outbox.ts). */
   outbox: Outbox<PrimaryToFrontend>;
+  /** Connections sent to it and not yet confirmed: this process's copies, closed on its exit. */
+  connecting: Map<number, Socket>;
 }
 
 export class FrontendPool {
@@ -53,6 +55,7 @@ export class FrontendPool {
   private url: string | undefined;
   private acceptor: NetServer | undefined;
   private nextSlot = 0;
+  private connId = 0;
 
   private constructor(private readonly ctx: HttpContext, private readonly app: FastifyInstance, private readonly logger: Logger) {}
 
@@ -84,8 +87,17 @@ export class FrontendPool {
       const slot = this.slots[this.nextSlot++ % this.slots.length];
       if (!slot?.listening || !slot.worker.isConnected()) continue;
       this.lastHandOff = Date.now();
-      slot.worker.send({ t: 'conn' }, socket, (err: Error | null) => {
-        if (err) socket.destroy();
+      // keepOpen: this process keeps its copy of the connection until the front end confirms
+      // it has its own ('connAck'), then closes it; if the front end dies first, the copy is
+      // closed on its exit, so the client sees the connection close instead of a hang (Node
+      // itself would leave a handle queued behind an unacknowledged one open for ever).
+      const id = ++this.connId;
+      slot.connecting.set(id, socket);
+      slot.worker.send({ t: 'conn', id }, socket, { keepOpen: true }, (err: Error | null) => {
+        if (err) {
+          slot.connecting.delete(id);
+          socket.destroy();
+        }
       });
       return;
     }
@@ -100,7 +112,7 @@ export class FrontendPool {
   private fork(index: number): Promise<void> {
     const worker = cluster.fork({ ORT_DISABLE_TELEMETRY: '1' });
     const slot: Slot = {
-      index, worker, inFlight: new Map(), listening: false,
+      index, worker, inFlight: new Map(), listening: false, connecting: new Map(),
       outbox: new Outbox<PrimaryToFrontend>((m) => {
         if (!worker.isConnected()) return; // it died: its clients are gone with it
         worker.send(m, (err: Error | null) => {
@@ -125,6 +137,8 @@ export class FrontendPool {
         clearTimeout(timer);
         for (const c of slot.inFlight.values()) c.cancel();
         slot.inFlight.clear();
+        for (const socket of slot.connecting.values()) socket.destroy();
+        slot.connecting.clear();
         if (!slot.listening) reject(new Error(`HTTP front end ${index} exited before listening (code ${code}, signal ${signal})`));
         if (this.closing) return;
         this.logger.warn({ frontend: index, pid: worker.process.pid, code, signal }, 'HTTP front end exited: starting another');
@@ -153,6 +167,12 @@ export class FrontendPool {
             this.send(slot, { t: 'inferResult', id: m.id, error: e });
           },
         ).finally(() => slot.inFlight.delete(m.id));
+        return;
+      }
+      case 'connAck': {
+        const socket = slot.connecting.get(m.id);
+        slot.connecting.delete(m.id);
+        socket?.destroy(); // this process's copy only: the front end holds its own
         return;
       }
       case 'cancel':

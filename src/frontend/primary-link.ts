@@ -25,7 +25,24 @@ export class PrimaryLink {
 
   /** `onConnection`: a connection the primary accepted, paused, for this front end's HTTP server. */
   constructor(private readonly onControl: (m: PrimaryToFrontend) => void, onConnection: (socket: Socket) => void) {
-    process.on('message', (msg: unknown, handle: unknown) => handle ? onConnection(handle as Socket) : eachMessage<PrimaryToFrontend>(msg, (m) => {
+    process.on('message', (msg: unknown, handle: unknown) => {
+      if (handle) {
+        onConnection(handle as Socket);
+        this.post({ t: 'connAck', id: (msg as { id: number }).id });
+        return;
+      }
+      this.onMessage(msg);
+    });
+    process.on('disconnect', () => {
+      const gone = new AgentError('UNAVAILABLE', 'the agent process is gone; retry', { retryAfterSeconds: 5 });
+      for (const p of this.pending.values()) p.reject(gone);
+      this.pending.clear();
+      setTimeout(() => process.exit(1), 100).unref();
+    });
+  }
+
+  private onMessage(msg: unknown): void {
+    eachMessage<PrimaryToFrontend>(msg, (m) => {
       if (m.t === 'inferResult' || m.t === 'httpResult') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -33,12 +50,6 @@ export class PrimaryLink {
       } else {
         this.onControl(m);
       }
-    }));
-    process.on('disconnect', () => {
-      const gone = new AgentError('UNAVAILABLE', 'the agent process is gone; retry', { retryAfterSeconds: 5 });
-      for (const p of this.pending.values()) p.reject(gone);
-      this.pending.clear();
-      setTimeout(() => process.exit(1), 100).unref();
     });
   }
 

@@ -88,7 +88,8 @@ interface Answer {
 }
 
 async function call(url: string, method: string, pathname: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await request(`${url}${pathname}`, { method: method as 'GET', ...(body !== undefined ? { body } : {}), headers });
+  // A bound on every answer: a request that hangs fails its test with the reason instead of a timeout.
+  const res = await request(`${url}${pathname}`, { method: method as 'GET', ...(body !== undefined ? { body } : {}), headers, headersTimeout: 15_000, bodyTimeout: 15_000 });
   return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
 }
 
@@ -193,9 +194,12 @@ describe('--http-processes 2: failures and shutdown', () => {
     process.kill(victim!, 'SIGKILL');
     // Every request is answered: by the surviving front end, then by both.
     for (let i = 0; i < 40; i++) {
-      const r = await call(multi.url, 'POST', '/v2/models/add_sub/infer', addSubJson(i)).catch(async () => {
+      const r = await call(multi.url, 'POST', '/v2/models/add_sub/infer', addSubJson(i)).catch(async (err: unknown) => {
         // A connection handed to the dying process just as it died is reset: the client retries.
-        return call(multi.url, 'POST', '/v2/models/add_sub/infer', addSubJson(i));
+        if ((err as { code?: string }).code !== 'ECONNRESET' && !/other side closed/.test(String(err))) throw new Error(`request ${i}: ${String(err)}\n${multi.out().slice(-3000)}`);
+        return call(multi.url, 'POST', '/v2/models/add_sub/infer', addSubJson(i)).catch((e: unknown) => {
+          throw new Error(`request ${i}, retried: ${String(e)}\n${multi.out().slice(-3000)}`);
+        });
       });
       expect(r.status).toBe(200);
       expect((stable(r) as any).outputs[0].data[0]).toBe(i + 1);
