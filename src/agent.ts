@@ -29,6 +29,7 @@ import { resolveStateDir } from './state/state-dir.js';
 import { ConfigError } from './config/load.js';
 import { drainControlOf } from './http/shutdown.js';
 import { GrpcServer } from './grpc/server.js';
+import { FrontendPool } from './frontend/pool.js';
 
 export interface AgentDeps {
   readonly sessionFactory?: SessionFactory;
@@ -70,6 +71,8 @@ export class Agent {
   private server: FastifyInstance | undefined;
   /** The gRPC listener, when --grpc-port is not 0. */
   private grpc: GrpcServer | undefined;
+  /** The HTTP front-end processes of --http-processes > 1 (this process then listens on none). */
+  private frontends: FrontendPool | undefined;
   private readonly clock: Clock;
   /** --model-control-mode poll: rescans the repository (see repository/poller.ts). */
   private poller: RepositoryPoller | undefined;
@@ -183,7 +186,14 @@ export class Agent {
     const serving = { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics, pulls: this.pulls,
       images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } };
     this.server = await buildServer(serving, this.logger);
-    this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
+    if (this.config.httpProcesses > 1) {
+      // The front ends listen; this process keeps models, batchers and the app that answers what they forward.
+      const { pool, url } = await FrontendPool.start(serving, this.server, this.logger, this.config.httpProcesses);
+      this.frontends = pool;
+      this.url = url;
+    } else {
+      this.url = await this.server.listen({ host: this.config.host, port: this.config.port });
+    }
     if (this.config.grpcPort !== 0) {
       this.grpc = await GrpcServer.start(serving, this.logger, this.config.host, this.config.grpcPort).catch(async (err: unknown) => {
         await this.server?.close();
@@ -228,6 +238,7 @@ export class Agent {
   uncordon(): void {
     this.node.state = 'ready';
     this.node.reason = '';
+    this.frontends?.setState();
   }
 
   /**
@@ -241,6 +252,7 @@ export class Agent {
     this.node.state = 'draining';
     this.node.reason = reason;
     this.link?.sendEvent({ kind: 'node_state', state: 'draining', reason });
+    await this.frontends?.drain(reason);
     if (this.server) await drainControlOf(this.server).whenNoneInFlight();
     await this.grpc?.drain();
     await this.models.whenIdle();
@@ -268,6 +280,8 @@ export class Agent {
       await this.models.close();
     }
     await this.poller?.close();
+    // The front ends first: what they forward is answered by this.server until they are gone.
+    await this.frontends?.close(Math.max(started + grace, Date.now() + 2000));
     if (this.server) {
       // What is left of the grace, and at least 2 s for the answers just failed to be written.
       const deadline = Math.max(started + grace, Date.now() + 2000);
@@ -290,6 +304,7 @@ export class Agent {
     this.pulls.puller.destroy();
     await this.models.destroy(new AgentError('UNAVAILABLE', 'the agent is stopping'));
     this.grpc?.destroy();
+    this.frontends?.destroy();
     await this.server?.close();
     await this.telemetry.close();
     this.link?.destroy();

@@ -11,6 +11,7 @@ import * as fastapi from './fastapi.mjs';
 import * as idle from './idle.mjs';
 import * as naive from './naive.mjs';
 import * as overload from './overload.mjs';
+import * as scale from './scale.mjs';
 import * as threading from './threading.mjs';
 import * as worker from './worker.mjs';
 
@@ -18,7 +19,7 @@ import * as worker from './worker.mjs';
 export const NUMBERED = { overhead: 1, batching: 2, http: 3, compute: 4, cold: 5, 'cold-start': 5, images: 6 };
 
 /** In run order; `first`: before scenario 1. */
-export const EXTRA_SCENARIOS = [{ ...idle, first: true }, worker, threading, naive, overload, fastapi];
+export const EXTRA_SCENARIOS = [{ ...idle, first: true }, worker, threading, naive, overload, fastapi, scale];
 
 /** Standalone bench files (bench/<name>.mjs) owned by other areas; run only when named. */
 export const STANDALONE = ['load-cycles', 'pull', 'fleet-scale', 'grpc', 'vad'];

@@ -58,6 +58,8 @@ export const ConfigSchema = z.object({
     .describe('idle keep-alive connections close after this; above the 60 s idle timeout of common load balancers'),
   maxConnections: int(1).default(4096)
     .describe('concurrent HTTP connections; connections above it are closed when accepted'),
+  httpProcesses: int(1, 64).default(1)
+    .describe('HTTP front-end processes (1 = this process serves HTTP); above 1, this process hands them the connections, each reads, decodes and encodes inference requests, and this process keeps the models and batchers (prototype, see docs/architecture.md)'),
   strictReadiness: bool.default(false)
     .describe("/v2/health/ready is true only once every model of --load-models and --preload is READY (Triton's strict readiness); otherwise it only means not draining"),
   ortTelemetry: bool.default(false)

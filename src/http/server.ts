@@ -3,8 +3,8 @@
  * listens, so tests can bind port 0 and the agent decides when. Every error leaves through
  * one handler as `{"error": "..."}` with the status of its code (see errors.ts).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { AgentError, isAgentError } from '../errors.js';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { httpError } from './http-error.js';
 import { checkToken } from '../inference/auth.js';
 import type { Logger } from '../util/logger.js';
 import type { HttpContext } from './context.js';
@@ -26,19 +26,8 @@ let requestCounter = 0;
 /** The token check is shared with gRPC (inference/auth.ts). */
 export { tokenMatches } from '../inference/auth.js';
 
-/** Map any error to a status and a message a client can act on. */
-export function httpError(err: unknown, bodyLimit: number): AgentError {
-  if (isAgentError(err)) return err;
-  const fe = err as FastifyError;
-  if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${bodyLimit} bytes (--body-limit)`);
-  }
-  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const code = fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'INVALID_ARGUMENT';
-    return new AgentError(code, fe.message);
-  }
-  return new AgentError('INTERNAL', `internal error: ${fe?.message ?? String(err)}`, { cause: err });
-}
+/** The error mapping lives in http-error.ts (the front-end processes import it without the routes). */
+export { httpError } from './http-error.js';
 
 export async function buildServer(ctx: HttpContext, logger: Logger): Promise<FastifyInstance> {
   const app = Fastify({
