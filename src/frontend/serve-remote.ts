@@ -5,6 +5,7 @@
  * its exact behaviour (auth, errors, headers) without a second implementation.
  */
 import type { FastifyInstance } from 'fastify';
+import type { QueuePlace } from '../batching/batcher.js';
 import { AgentError, isAgentError } from '../errors.js';
 import { admitFromHeaders, queueFull } from '../http/admission.js';
 import { httpError } from '../http/http-error.js';
@@ -20,8 +21,19 @@ import { wireOutputs, type HttpMessage, type InferMessage, type WireError } from
 /** An inference from a front end, answered as the route would (minus HTTP, which the front end does). */
 export async function serveRemoteInfer(ctx: HttpContext, msg: InferMessage, signal: CancelSignal): Promise<InferReply> {
   // Admission from the headers (the front end checked --body-limit and draining itself).
-  const full = admitFromHeaders(ctx, msg.model, undefined);
-  if (full && !(await full.waitForRoom(ctx.config.queueFullDelayMs))) throw queueFull(full);
+  // A bounded queue: hold a place as the route's admission does (given back below if unused).
+  const bounded = admitFromHeaders(ctx, msg.model, undefined);
+  const held = bounded ? await bounded.holdPlace(ctx.config.queueFullDelayMs) : undefined;
+  if (held === 'full') throw queueFull(bounded!);
+  const place = held && !signal.aborted ? held : (held?.release(), undefined);
+  try {
+    return await inferHere(ctx, msg, signal, place);
+  } finally {
+    place?.release(); // a no-op once the request took it over in the queue
+  }
+}
+
+async function inferHere(ctx: HttpContext, msg: InferMessage, signal: CancelSignal, place: QueuePlace | undefined): Promise<InferReply> {
   const decoded = msg.request;
   const headerLength = decoded ? undefined : parseHeaderLength(msg.headerLength);
   const body = msg.body ?? new Uint8Array(0);
@@ -35,7 +47,7 @@ export async function serveRemoteInfer(ctx: HttpContext, msg: InferMessage, sign
       return decodeInferRequest(bytes, headerLength);
     }
     return headerLength === 0 ? decodeRawRequest(bytes, spec) : decodeInferRequest(bytes, headerLength, shm);
-  }, { signal });
+  }, { signal, place });
   return { ...answer, outputs: wireOutputs(answer.outputs) };
 }
 
