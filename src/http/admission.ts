@@ -56,7 +56,7 @@ export function admitFromHeaders(ctx: HttpContext, model: string, length: number
     throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
   }
   if (ctx.models.pipeline(model)) return undefined;
-  if (ctx.models.status(model) === undefined) {
+  if (!ctx.models.known(model)) {
     if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownModel(model, `unknown model '${model}': it is not in the model repository`));
     return undefined;
   }
@@ -78,19 +78,35 @@ export function queueFull(served: ServedModel): AgentError {
   });
 }
 
-/** The `onRequest` hook of the inference routes. */
+/**
+ * The `onRequest` hook of the inference routes. Callback style, not async: an admitted request
+ * (nearly all) costs no promise; only a full queue waits (for a place, see waitForRoom).
+ */
 export function admissionHook(ctx: HttpContext) {
-  return async (req: FastifyRequest<ModelRoute>, reply: FastifyReply): Promise<void> => {
+  return (req: FastifyRequest<ModelRoute>, reply: FastifyReply, done: (err?: Error) => void): void => {
     const length = contentLength(req);
-    try {
-      const full = admitFromHeaders(ctx, req.params.model, length);
-      if (full && !(await full.waitForRoom(ctx.config.queueFullDelayMs))) throw queueFull(full);
-    } catch (err) {
+    const refuse = (err: Error): void => {
       // Without a length (chunked) the size is unknown: do not read it either.
       if (length === undefined ? req.headers['transfer-encoding'] !== undefined : length > KEEP_ALIVE_BODY_BYTES) {
         reply.header('Connection', 'close');
       }
-      throw err;
+      done(err);
+    };
+    let full: ServedModel | undefined;
+    try {
+      full = admitFromHeaders(ctx, req.params.model, length);
+    } catch (err) {
+      refuse(err as Error);
+      return;
     }
+    if (!full) {
+      done();
+      return;
+    }
+    const served = full;
+    served.waitForRoom(ctx.config.queueFullDelayMs).then(
+      (room) => (room ? done() : refuse(queueFull(served))),
+      (err: unknown) => refuse(err as Error),
+    );
   };
 }
