@@ -21,6 +21,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { AgentError } from '../errors.js';
 import type { NodeStatus } from './context.js';
+import { trackClose } from './response-close.js';
 
 /** A connection is quiet enough to stop listening after this long without traffic. */
 export const QUIET_MS = 200;
@@ -59,7 +60,7 @@ export class DrainControl {
       if (t) t.active++;
       // One 'close' listener per response does both counts (connection activity, accepted inference).
       (res as Counted)[ACCEPTED] = false;
-      res.once('close', () => {
+      trackClose(res, () => {
         this.lastTraffic = Date.now();
         if (t) t.active--;
         if ((res as Counted)[ACCEPTED]) this.release();
