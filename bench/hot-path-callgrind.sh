@@ -6,7 +6,7 @@
 #
 # DIST (default dist) is a folder holding a build of the agent (src/cli.js inside), so two builds
 # can be compared (e.g. `git stash && npx tsc -p . --outDir .before-dist && git stash pop`).
-# For each of binary/JSON at concurrency 1 and 32: N requests of warm-up with callgrind's
+# For each of binary/JSON at concurrency 1 and 32, twice: N requests of warm-up with callgrind's
 # instrumentation off, then N requests instrumented (bench/lib/fixed-requests.mjs), dumped per
 # thread. Prints the main thread's (thread 1) instructions per request, with and without the
 # periodic os.cpus() of the telemetry sampler that may fall in the window. Slow: ~1 minute per
@@ -34,16 +34,18 @@ VPID=$!
 trap 'kill $VPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do [ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$PORT$READY")" = 200 ] && break; sleep 1; done
 STREAMS=("binary 1" "binary 32" "json 1" "json 32")
-for s in "${STREAMS[@]}"; do
+# Two rounds: the first windows of a fresh process still include JIT warm-up; compare round 2.
+for round in 1 2; do for s in "${STREAMS[@]}"; do
   set -- $s
   node bench/lib/fixed-requests.mjs "$PORT" "$1" "$2" "$N"
-  callgrind_control -z $VPID >/dev/null; callgrind_control -i on $VPID >/dev/null
+  callgrind_control -z $VPID >/dev/null 2>&1; callgrind_control -i on $VPID >/dev/null 2>&1
   node bench/lib/fixed-requests.mjs "$PORT" "$1" "$2" "$N"
-  callgrind_control -i off $VPID >/dev/null
-  callgrind_control -d "$1-c$2" $VPID >/dev/null
-done
+  callgrind_control -i off $VPID >/dev/null 2>&1
+  callgrind_control -d "$1-c$2-round$round" $VPID >/dev/null 2>&1
+done; done
+set +o pipefail  # grep -m1 closes the pipe early
 echo "main-thread instructions per request ($DIST, $N requests per stream; load average $(cut -d' ' -f1-3 /proc/loadavg)):"
-for f in "$OUT"/cg.out.*-01; do
+for f in $(ls "$OUT"/cg.out.*-01 | sort -t. -k3 -n); do
   total=$(callgrind_annotate "$f" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
   cpus=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -m1 'node::os::GetCPUInfo' | awk '{gsub(",","",$1); print $1}' || true)
   echo "  $(grep -m1 '^desc: Trigger' "$f" | cut -d' ' -f4): $((total / N)) (without os.cpus(): $(((total - ${cpus:-0}) / N)))"
