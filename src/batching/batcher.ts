@@ -143,6 +143,11 @@ export class Batcher<P, R> {
     return this.inFlight === 0 && this.queued === 0;
   }
 
+  /** close() or destroy() was called: no new requests, no places. */
+  get closed(): boolean {
+    return this.closing;
+  }
+
   /** Places held now by admitted requests on their way to enqueue. */
   get held(): number {
     return this.reserved;

@@ -39,6 +39,7 @@ import type { QueuePlace } from '../batching/batcher.js';
 import { AgentError, TRITON_MESSAGES } from '../errors.js';
 import type { ServedModel } from '../sessions/served-model.js';
 import type { HttpContext } from './context.js';
+import { onClose } from './response-close.js';
 
 /** Bodies up to this size are drained by Node after a refusal, and the connection is kept. */
 export const KEEP_ALIVE_BODY_BYTES = 64 * 1024;
@@ -65,7 +66,7 @@ export function admitFromHeaders(ctx: HttpContext, model: string, length: number
     throw new AgentError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${ctx.config.bodyLimit} bytes (--body-limit)`);
   }
   if (ctx.models.pipeline(model)) return undefined;
-  if (ctx.models.status(model) === undefined) {
+  if (!ctx.models.known(model)) {
     if (!ctx.repository.has(model)) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownModel(model, `unknown model '${model}': it is not in the model repository`));
     return undefined;
   }
@@ -94,36 +95,51 @@ export function queueFull(served: ServedModel): AgentError {
   });
 }
 
-/** The `onRequest` hook of the inference routes. */
+/**
+ * The `onRequest` hook of the inference routes. Callback style, not async: an admitted request
+ * (nearly all) costs no promise; only a full queue waits (for a place, see holdPlace).
+ */
 export function admissionHook(ctx: HttpContext) {
-  return async (req: FastifyRequest<ModelRoute>, reply: FastifyReply): Promise<void> => {
+  return (req: FastifyRequest<ModelRoute>, reply: FastifyReply, done: (err?: Error) => void): void => {
     const length = contentLength(req);
-    try {
-      const bounded = admitFromHeaders(ctx, req.params.model, length);
-      if (bounded) {
-        // Whatever happens to the request, its place goes back at the end (a no-op once taken).
-        // The listener comes first: a client may leave while it waits for a place, and a place
-        // handed over after its 'close' would otherwise never be given back.
-        let held: QueuePlace | undefined;
-        let gone = false;
-        reply.raw.once('close', () => {
-          gone = true;
-          held?.release();
-        });
-        const place = await bounded.holdPlace(ctx.config.queueFullDelayMs);
-        if (place === 'full') throw queueFull(bounded);
-        if (place && gone) place.release();
-        else if (place) {
-          held = place;
-          places.set(req, place);
-        }
-      }
-    } catch (err) {
+    const refuse = (err: Error): void => {
       // Without a length (chunked) the size is unknown: do not read it either.
       if (length === undefined ? req.headers['transfer-encoding'] !== undefined : length > KEEP_ALIVE_BODY_BYTES) {
         reply.header('Connection', 'close');
       }
-      throw err;
+      done(err);
+    };
+    let bounded: ServedModel | undefined;
+    try {
+      bounded = admitFromHeaders(ctx, req.params.model, length);
+    } catch (err) {
+      refuse(err as Error);
+      return;
     }
+    if (!bounded) {
+      done();
+      return;
+    }
+    const served = bounded;
+    const keep = (place: QueuePlace): void => {
+      places.set(req, place);
+      // Whatever happens to the request, its place goes back when the response closes (a no-op
+      // once the request took it over in the queue; at once if the client is already gone).
+      onClose(reply.raw, () => place.release());
+    };
+    const now = served.placeNow();
+    if (now !== 'wait') {
+      if (now) keep(now);
+      done();
+      return;
+    }
+    served.holdPlace(ctx.config.queueFullDelayMs).then(
+      (place) => {
+        if (place === 'full') return refuse(queueFull(served));
+        if (place) keep(place);
+        done();
+      },
+      (err: unknown) => refuse(err as Error),
+    );
   };
 }

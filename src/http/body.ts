@@ -16,6 +16,12 @@ export function rawBody(req: FastifyRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : EMPTY;
 }
 
+/** Whether the body has a Content-Encoding to undo (else `rawBody` is what `decodedBody` gives). */
+export function isCompressed(req: FastifyRequest): boolean {
+  const encoding = req.headers['content-encoding'];
+  return !!encoding && encoding !== 'identity';
+}
+
 /** The body, decompressed per Content-Encoding (gzip and deflate, as tritonclient can send). */
 export async function decodedBody(req: FastifyRequest, limit: number): Promise<Buffer> {
   const body = rawBody(req);

@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { CancelSource, type CancelSignal } from '../util/cancel.js';
+import { onClose } from './response-close.js';
 
 export { inferModel, PIPELINE_INPUT, runInference } from '../inference/infer.js';
 
@@ -15,7 +16,7 @@ export { inferModel, PIPELINE_INPUT, runInference } from '../inference/infer.js'
  */
 export function clientGone(res: ServerResponse): CancelSignal {
   const source = new CancelSource();
-  res.once('close', () => {
+  onClose(res, () => {
     if (!res.writableFinished) source.cancel();
   });
   return source;

@@ -3,7 +3,7 @@
  * listens, so tests can bind port 0 and the agent decides when. Every error leaves through
  * one handler as `{"error": "..."}` with the status of its code (see errors.ts).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { httpError } from './http-error.js';
 import { checkToken } from '../inference/auth.js';
 import type { Logger } from '../util/logger.js';
@@ -16,6 +16,7 @@ import { repositoryRoutes } from './routes/repository.js';
 import { loggingRoutes } from './routes/logging.js';
 import { sharedMemoryRoutes } from './routes/shared-memory.js';
 import { installDrainControl } from './shutdown.js';
+import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { limitConnections, timeoutOptions } from './timeouts.js';
 
 /** Endpoints open without a token: probes must work before anyone has one. */
@@ -34,6 +35,8 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request lines cost throughput; they are logged at debug level by the hook below.
     logController: new LogController({ disableRequestLogging: true }),
+    // req.log is made only when a request writes a line (lazy-logger.ts).
+    childLoggerFactory: lazyChildLoggerFactory as unknown as FastifyServerOptions['childLoggerFactory'],
     bodyLimit: ctx.config.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => `r${(++requestCounter).toString(36)}`,

@@ -21,6 +21,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { AgentError } from '../errors.js';
 import type { NodeStatus } from './context.js';
+import { trackClose } from './response-close.js';
 
 /** A connection is quiet enough to stop listening after this long without traffic. */
 export const QUIET_MS = 200;
@@ -28,6 +29,10 @@ export const QUIET_MS = 200;
 interface Tracked {
   active: number;
 }
+
+/** On every response of the server (false); true once it counts as an accepted inference (see onRequest). */
+const ACCEPTED = Symbol('accepted inference');
+type Counted = ServerResponse & { [ACCEPTED]?: boolean };
 
 const INFERENCE = /^\/v[12]\/models\/[^/]+(?:\/versions\/[^/]+)?\/(?:infer|predict)$/;
 
@@ -48,13 +53,17 @@ export class DrainControl {
       this.sockets.set(socket, { active: 0 });
       socket.once('close', () => this.sockets.delete(socket));
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Before fastify's own listener, so the response is marked when the onRequest hook sees it.
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
       this.lastTraffic = Date.now();
       const t = this.sockets.get(req.socket);
       if (t) t.active++;
-      res.once('close', () => {
+      // One 'close' listener per response does both counts (connection activity, accepted inference).
+      (res as Counted)[ACCEPTED] = false;
+      trackClose(res, () => {
         this.lastTraffic = Date.now();
         if (t) t.active--;
+        if ((res as Counted)[ACCEPTED]) this.release();
       });
     });
   }
@@ -84,10 +93,13 @@ export class DrainControl {
       throw new AgentError('UNAVAILABLE', `the node is not taking new requests (${this.node.reason || 'draining'})`, { retryAfterSeconds: 5 });
     }
     this.accepted++;
-    res.once('close', () => {
-      this.accepted--;
-      if (this.accepted === 0) for (const w of this.waiters.splice(0)) w();
-    });
+    if (ACCEPTED in res) (res as Counted)[ACCEPTED] = true; // released by the server's 'close' listener above
+    else res.once('close', () => this.release()); // not from this server (fastify's inject): its own listener
+  }
+
+  private release(): void {
+    this.accepted--;
+    if (this.accepted === 0) for (const w of this.waiters.splice(0)) w();
   }
 
   /** A response leaving while draining is the last on its connection (it may have begun before). */
@@ -136,10 +148,19 @@ const controls = new WeakMap<FastifyInstance, DrainControl>();
 export function installDrainControl(app: FastifyInstance, node: NodeStatus): DrainControl {
   const control = new DrainControl(app.server, node);
   controls.set(app, control);
-  app.addHook('onRequest', async (req, reply) => control.onRequest(req.url, reply.raw));
-  app.addHook('onSend', async (_req, reply, payload) => {
+  // Callback-style hooks: they run for every request, and an async hook costs a promise each.
+  app.addHook('onRequest', (req, reply, done) => {
+    try {
+      control.onRequest(req.url, reply.raw);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
     control.onSend(reply.raw);
-    return payload;
+    done(null, payload);
   });
   return control;
 }

@@ -123,14 +123,19 @@ export async function runInference(ctx: ServingContext, served: ServedModel, dec
 export async function inferModel(ctx: ServingContext, target: InferTarget, decode: RequestDecoder, call: InferCall): Promise<InferReply> {
   const version = target.version === '' ? undefined : target.version;
   const shm = systemShmFor(ctx);
-  const pipe = await ctx.models.pipelineWhenLoaded(target.model);
-  if (pipe) {
-    const decoded = await decode(undefined, shm);
-    const result = await runPipelineV2(pipe, decoded);
-    return { modelName: pipe.name, modelVersion: '1', id: decoded.id, outputs: result.outputs };
+  // Fast path: a model READY now with no load in progress (what the two awaits below find too).
+  let served = ctx.models.pipeline(target.model) ? undefined : ctx.models.readyNow(target.model, version);
+  if (!served) {
+    const pipe = await ctx.models.pipelineWhenLoaded(target.model);
+    if (pipe) {
+      const decoded = await decode(undefined, shm);
+      const result = await runPipelineV2(pipe, decoded);
+      return { modelName: pipe.name, modelVersion: '1', id: decoded.id, outputs: result.outputs };
+    }
+    served = await ctx.models.acquire(target.model, version);
   }
-  const served = await ctx.models.acquire(target.model, version);
-  const decoded = await decode(served.spec, shm);
+  const pending = decode(served.spec, shm);
+  const decoded = pending instanceof Promise ? await pending : pending;
   // Shared memory regions are held from here to the write of the outputs (no unregister meanwhile).
   const regions = decoded.shmRegions ?? [];
   regions.forEach((r) => shm.acquire(r));

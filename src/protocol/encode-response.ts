@@ -48,12 +48,15 @@ export function encodeInferResponse(head: ResponseHeader, outputs: readonly Resp
   if (head.parameters !== undefined) json += `,"parameters":${JSON.stringify(head.parameters)}`;
   json += `,"outputs":[${parts.join(',')}]}`;
   if (chunks.length === 0) return { headerLength: undefined, contentType: 'application/json', body: json };
-  const headerBuf = Buffer.from(json, 'utf8');
-  return {
-    headerLength: headerBuf.length,
-    contentType: 'application/octet-stream',
-    body: Buffer.concat([headerBuf, ...chunks]),
-  };
+  // One allocation for the whole body: the header written in place, then each output's bytes.
+  const headerLength = Buffer.byteLength(json, 'utf8');
+  let total = headerLength;
+  for (const c of chunks) total += c.length;
+  const body = Buffer.allocUnsafe(total);
+  body.write(json, 0, headerLength, 'utf8');
+  let off = headerLength;
+  for (const c of chunks) off += c.copy(body, off);
+  return { headerLength, contentType: 'application/octet-stream', body };
 }
 
 /** Raw little-endian bytes of a tensor; BYTES elements as 4-byte length + UTF-8. */

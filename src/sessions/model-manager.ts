@@ -268,9 +268,14 @@ export class ModelManager {
       if (!v) throw new AgentError('NOT_FOUND', TRITON_MESSAGES.unknownVersion(name, version, `model '${name}' has no loaded version ${version}; served: ${this.versionList(entry) || 'none'}`));
       return this.readyOrThrow(name, v);
     }
-    const ready = [...entry.versions.values()].filter((v) => v.state === 'READY').sort((a, b) => b.version - a.version)[0];
+    // The highest READY version (every request comes through here: one pass, no arrays).
+    let ready: VersionStatus | undefined;
+    let latest: VersionStatus | undefined;
+    for (const v of entry.versions.values()) {
+      if (v.state === 'READY' && (!ready || v.version > ready.version)) ready = v;
+      if (!latest || v.version > latest.version) latest = v;
+    }
     if (ready) return ready.model!;
-    const latest = [...entry.versions.values()].sort((a, b) => b.version - a.version)[0];
     if (latest) return this.readyOrThrow(name, latest);
     throw new AgentError('UNAVAILABLE', TRITON_MESSAGES.noAvailableVersions(name, `model '${name}' is not available: ${entry.failure ?? 'not loaded'}`), { retryAfterSeconds: 1 });
   }
@@ -296,6 +301,24 @@ export class ModelManager {
         return { config: { ...last, name }, served: undefined };
       }
       throw err;
+    }
+  }
+
+  /** Whether the model was ever loaded (what `status(name) !== undefined` says, without building it). */
+  known(name: string): boolean {
+    return this.models.has(name);
+  }
+
+  /**
+   * The READY served model for a request when one is there now (no load pending, nothing lazy
+   * to do), else undefined: the caller then takes the full path of `acquire`.
+   */
+  readyNow(name: string, version?: string): ServedModel | undefined {
+    if (this.pendingLoads.has(name)) return undefined;
+    try {
+      return this.resolve(name, version);
+    } catch {
+      return undefined;
     }
   }
 

@@ -174,10 +174,17 @@ export class ServedModel {
    * model, or unloading): the request goes on and the queue decides as it arrives.
    */
   async holdPlace(ms: number): Promise<QueuePlace | 'full' | undefined> {
-    const max = this.spec.queuePolicy.max_queue_size;
-    if (max <= 0 || this.sequences) return undefined;
-    const place = this.batcher.reserve(max) ?? (await this.batcher.waitForPlace(max, ms));
+    const now = this.placeNow();
+    if (now !== 'wait') return now;
+    const place = await this.batcher.waitForPlace(this.spec.queuePolicy.max_queue_size, ms);
     return place === 'closed' ? undefined : place;
+  }
+
+  /** holdPlace without waiting: a place, 'wait' when the queue is full now, or undefined as there. */
+  placeNow(): QueuePlace | 'wait' | undefined {
+    const max = this.spec.queuePolicy.max_queue_size;
+    if (max <= 0 || this.sequences || this.batcher.closed) return undefined;
+    return this.batcher.reserve(max) ?? 'wait';
   }
 
   /** Requests queued or running: such a model is never evicted. */

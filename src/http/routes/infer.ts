@@ -11,7 +11,9 @@ import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
 import { clientGone, inferModel, PIPELINE_INPUT } from '../inference.js';
 import { admissionHook, placeOf } from '../admission.js';
-import { decodedBody } from '../body.js';
+import { decodedBody, isCompressed, rawBody } from '../body.js';
+import type { InferRequest, ShmReader } from '../../protocol/tensor.js';
+import type { ModelSpec } from '../../sessions/model-spec.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
 
@@ -26,14 +28,17 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       // is finished (http/shutdown.ts), so draining is not checked again here.
       const headerLength = parseHeaderLength(req.headers['inference-header-content-length']);
       const { model, version } = req.params;
-      const answer = await inferModel(ctx, { model, version }, async (spec, shm) => {
+      const decode = (body: Buffer, spec: ModelSpec | undefined, shm: ShmReader): InferRequest => {
         if (!spec) {
           if (headerLength === 0) throw invalid(`pipeline '${model}' needs a JSON header naming its input '${PIPELINE_INPUT}'`);
-          return decodeInferRequest(await decodedBody(req, ctx.config.bodyLimit), headerLength);
+          return decodeInferRequest(body, headerLength);
         }
-        const body = await decodedBody(req, ctx.config.bodyLimit);
         return headerLength === 0 ? decodeRawRequest(body, spec) : decodeInferRequest(body, headerLength, shm);
-      }, { signal: clientGone(reply.raw), place: placeOf(req) });
+      };
+      // An uncompressed body (nearly all) is decoded synchronously: no promise per request.
+      const answer = await inferModel(ctx, { model, version }, isCompressed(req)
+        ? async (spec, shm) => decode(await decodedBody(req, ctx.config.bodyLimit), spec, shm)
+        : (spec, shm) => decode(rawBody(req), spec, shm), { signal: clientGone(reply.raw), place: placeOf(req) });
       // A model's share of its batch's compute time, for cost accounting (a pipeline has none).
       const computeUs = answer.computeMs === undefined ? undefined : Math.round(answer.computeMs * 1000);
       const encoded = encodeInferResponse(
