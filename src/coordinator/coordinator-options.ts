@@ -6,6 +6,7 @@ import type { CostOptions, CostReport } from './cost/ledger.js';
 import type { CommandOutcome, NodeDetail, NodeView } from './fleet-types.js';
 import type { GatewayOptions } from './gateway/gateway.js';
 import type { Command } from './protocol.js';
+import type { Manifest } from '../sources/manifest.js';
 
 export interface CoordinatorOptions {
   /** Default 9000 (0 = any free port). */
@@ -37,6 +38,11 @@ export interface CoordinatorOptions {
   readonly cost?: CostOptions;
   /** How often the dashboard's live stream sends the changes, ms. Default 500. */
   readonly dashboardIntervalMs?: number;
+  /**
+   * Model manifests for load on demand (pull by URI when no node has the model), e.g. from
+   * `--manifests FILE`; applied at start over the stored ones (manifests/registry.ts).
+   */
+  readonly manifests?: readonly Manifest[];
   /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
   readonly gateway?: GatewayOptions;
   readonly logger?: Logger;

@@ -34,6 +34,8 @@ import { COMPUTE_TIME_HEADER, CostLedger } from './cost/ledger.js';
 import { LiveFeed } from './dashboard/live-feed.js';
 import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
 import { createGateway } from './gateway/gateway.js';
+import { ManifestRegistry } from './manifests/registry.js';
+import { registerManifestRoutes } from './manifests/routes.js';
 import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
 import WebSocket, { WebSocketServer } from 'ws';
 import { messageOf } from '../errors.js';
@@ -77,6 +79,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const conns = new Set<AgentConn>();
   let closed = false;
   const store = new CoordinatorStore(options.stateDir);
+  const manifests = new ManifestRegistry(store, options.manifests ?? []);
 
   /** The agent's ready/cordoned/draining changed: keep it, and record it in the audit trail. */
   const setNodeState = (n: NodeRecord, state: NodeState, identity: string, reason: string) => {
@@ -112,6 +115,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         get models() { return n.info.models; },
         get load() { return n.lastHeartbeat?.models ?? []; },
         get labels() { return n.info.labels; },
+        get gpus() { return n.lastHeartbeat?.telemetry?.gpus ?? []; },
       };
       adapters.set(n, a);
     }
@@ -139,6 +143,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   }, clock, options.dashboardIntervalMs ?? 500);
   const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, {
     admitClient: (client) => ledger.refusal(client),
+    manifestOf: (model) => manifests.get(model)?.manifest,
     onRouted: (r) => {
       if (r.kind === 'metadata') return;
       const n = r.nodeId ? nodes.get(r.nodeId) : undefined;
@@ -534,6 +539,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     },
     sendCommand,
   });
+  registerManifestRoutes(app, manifests);
   await gateway.register(app);
   await registerDashboard(app, feed);
 

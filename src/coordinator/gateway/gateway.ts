@@ -3,8 +3,9 @@
  * (and the /v1 predict route) on the coordinator's HTTP port and forwards each request to a
  * node that has the model READY, chosen by power-of-two-choices on load. A node that fails
  * before answering (connection error or reset, 5xx, 503 draining) is retried once on another
- * candidate; a 4xx is final. No node has the model: one that lists it is asked to load it, and
- * the request waits up to its deadline. Bodies stream both ways; only the first
+ * candidate; a 4xx is final. No node has the model: one that lists it is asked to load it (or,
+ * with a manifest known, the best node with room is asked to pull it by URI; load-on-demand.ts),
+ * and the request waits up to its deadline, then gets a 503 with the reason. Bodies stream both ways; only the first
  * `retryBufferBytes` of a request are kept, so that it can be sent again.
  *
  * Auth: the inference routes take client tokens (name=token), never the admin token; the token
@@ -13,6 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Manifest } from '../../sources/manifest.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { BodyTooLarge, readBody, v2TimeoutParameter, type GatewayBody } from './body.js';
@@ -63,6 +65,8 @@ export interface GatewayHooks {
   admitClient?(identity: string): string | undefined;
   /** Once the answer's head is sent to the client. */
   onRouted?(r: RoutedRequest): void;
+  /** The manifest load on demand pulls a model by when no node has it (manifests/registry.ts). */
+  manifestOf?(model: string): Manifest | undefined;
 }
 
 export interface Gateway {
@@ -81,7 +85,7 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
   const retryBufferBytes = options.retryBufferBytes ?? 1024 * 1024;
   const maxBodyBytes = options.maxBodyBytes ?? 256 * 1024 * 1024;
   const router = new Router(fleet, clock, { ...DEFAULT_BREAKER, ...options.breaker }, options.rng);
-  const loader = new OnDemandLoader(fleet, router, options.loadTimeoutMs ?? 120_000, clock);
+  const loader = new OnDemandLoader(fleet, router, options.loadTimeoutMs ?? 120_000, clock, (m) => hooks.manifestOf?.(m));
   const dispatcher = createDispatcher();
   if (tokens.size === 0) log.warn('gateway: no client tokens configured (--client-tokens); the inference routes answer 401');
 
