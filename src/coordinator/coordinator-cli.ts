@@ -15,6 +15,7 @@ import { startCoordinator, type CoordinatorOptions } from './server.js';
 export const COORDINATOR_FLAGS: Readonly<Record<string, readonly [string, string]>> = {
   port: ['GPU_AGENT_COORDINATOR_PORT', 'HTTP/WebSocket port (default 9000)'],
   host: ['GPU_AGENT_COORDINATOR_HOST', 'listen address (default 127.0.0.1)'],
+  'grpc-port': ['GPU_AGENT_COORDINATOR_GRPC_PORT', 'gRPC front door of the gateway (Triton GRPCInferenceService, routed to the nodes\' gRPC ports); default off'],
   token: ['GPU_AGENT_COORDINATOR_TOKEN', 'admin token: agents and the admin API (/nodes, commands, /audit) present it'],
   'client-tokens': ['GPU_AGENT_CLIENT_TOKENS', 'inference clients of the gateway, name=token,name2=token2 (distinct from the admin token)'],
   'node-token': ['GPU_AGENT_NODE_API_TOKEN', "the agents' --api-token, sent by the gateway to the nodes (never to clients)"],
@@ -73,6 +74,11 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
     if (!m || ms === undefined) throw new ConfigError(`option --model-timeouts: '${part}' must be model=milliseconds`);
     modelTimeoutsMs[m] = positiveInt('model-timeouts', ms);
   }
+  let grpcPort: number | undefined;
+  if (opts['grpc-port'] !== undefined) {
+    grpcPort = Number(opts['grpc-port']);
+    if (!Number.isInteger(grpcPort) || grpcPort < 1 || grpcPort > 65535) throw new ConfigError(`option --grpc-port: '${opts['grpc-port']}' is not a port number (1-65535; leave it out for no gRPC door)`);
+  }
   let manifests: Manifest[] = [];
   if (opts.manifests) {
     try {
@@ -83,6 +89,7 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
   }
   return {
     port,
+    ...(grpcPort !== undefined ? { grpcPort } : {}),
     manifests,
     host: opts.host ?? '127.0.0.1',
     token,

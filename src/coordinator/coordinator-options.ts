@@ -13,6 +13,11 @@ export interface CoordinatorOptions {
   readonly port?: number;
   /** Default 127.0.0.1. */
   readonly host?: string;
+  /**
+   * Port of the gateway's gRPC front door (Triton's GRPCInferenceService, routed to the nodes'
+   * gRPC ports); 0 = any free port. Without it there is no gRPC door.
+   */
+  readonly grpcPort?: number;
   /** Bearer token agents and HTTP clients must present (required). */
   readonly token: string;
   /** Silence after which a node is Unknown. Default 15000 (3 × the agent's 5 s heartbeat). */
@@ -55,6 +60,8 @@ export interface RunningCoordinator {
   /** Where agents connect, e.g. ws://127.0.0.1:9000/agents. */
   readonly agentsUrl: string;
   readonly port: number;
+  /** host:port of the gRPC front door, when grpcPort was given. */
+  readonly grpcAddress?: string;
   nodes(): NodeView[];
   node(nodeId: string): NodeDetail | undefined;
   /** Cost per model, node and client token so far. */

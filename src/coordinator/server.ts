@@ -33,7 +33,8 @@ import { CoordinatorStore } from './audit/store.js';
 import { COMPUTE_TIME_HEADER, CostLedger } from './cost/ledger.js';
 import { LiveFeed } from './dashboard/live-feed.js';
 import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
-import { createGateway } from './gateway/gateway.js';
+import { createGateway, type GatewayHooks } from './gateway/gateway.js';
+import { startGrpcGateway, type GrpcGateway } from './grpc-gateway/server.js';
 import { ManifestRegistry } from './manifests/registry.js';
 import { registerManifestRoutes } from './manifests/routes.js';
 import type { GatewayFleet, GatewayNode } from './gateway/fleet.js';
@@ -110,6 +111,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       a = {
         nodeId: n.nodeId,
         get url() { return n.info.url; },
+        get grpcAddress() { return n.info.grpcAddress; },
         get health() { return healthOf(n); },
         get nodeState() { return n.nodeState; },
         get models() { return n.info.models; },
@@ -141,7 +143,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     latestAudit: (limit) => store.latest(limit),
     costs: () => ledger.report(),
   }, clock, options.dashboardIntervalMs ?? 500);
-  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, {
+  const gatewayHooks: GatewayHooks = {
     admitClient: (client) => ledger.refusal(client),
     manifestOf: (model) => manifests.get(model)?.manifest,
     onRouted: (r) => {
@@ -155,7 +157,9 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         latencyMs: r.latencyMs,
       });
     },
-  });
+  };
+  const gateway = createGateway(fleet, token, options.gateway ?? {}, log, clock, gatewayHooks);
+  let grpcDoor: GrpcGateway | undefined; // started once the HTTP port listens (--grpc-port)
 
   // ---- fleet state --------------------------------------------------------------------------
 
@@ -560,6 +564,17 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     store.close();
     throw err;
   }
+  if (options.grpcPort !== undefined) {
+    try {
+      grpcDoor = await startGrpcGateway(gateway, fleet, options.gateway ?? {}, gatewayHooks, log, clock, { host: options.host ?? '127.0.0.1', port: options.grpcPort });
+    } catch (err) {
+      wss.close();
+      await app.close().catch(() => undefined);
+      await gateway.close();
+      store.close();
+      throw err;
+    }
+  }
   cancelSweep = clock.setTimer(sweepMs, sweep);
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : options.port ?? 9000;
@@ -584,6 +599,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       await Promise.race([Promise.all(open.map((c) => c.closed)), new Promise<void>((r) => clock.setTimer(1_000, r))]);
       for (const conn of conns) conn.ws.terminate();
       wss.close();
+      await grpcDoor?.close();
       await app.close();
       await gateway.close();
       store.close();
@@ -596,6 +612,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     url: address,
     agentsUrl,
     port,
+    ...(grpcDoor ? { grpcAddress: grpcDoor.address } : {}),
     nodes: () => [...nodes.values()].map(viewOf),
     node: (id) => {
       const n = nodes.get(id);

@@ -10,6 +10,8 @@ export interface GatewayNode {
   readonly nodeId: string;
   /** The agent's advertised HTTP base URL. */
   readonly url: string;
+  /** The agent's advertised gRPC host:port (register.grpcAddress); undefined when it has no gRPC. */
+  readonly grpcAddress: string | undefined;
   readonly health: NodeHealth;
   readonly nodeState: NodeState;
   readonly models: readonly ModelInfo[];

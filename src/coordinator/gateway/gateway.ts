@@ -71,6 +71,9 @@ export interface GatewayHooks {
 
 export interface Gateway {
   readonly router: Router;
+  /** Shared with the gRPC front door (grpc-gateway/), so both doors load a model once. */
+  readonly loader: OnDemandLoader;
+  readonly tokens: ClientTokens;
   routing(nodeId: string): RoutingView;
   /** Register the routes on the coordinator's fastify app (in their own encapsulated scope). */
   register(app: FastifyInstance): Promise<void>;
@@ -246,6 +249,8 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
 
   return {
     router,
+    loader,
+    tokens,
     routing: (nodeId) => router.view(nodeId),
     register,
     close: async () => {
