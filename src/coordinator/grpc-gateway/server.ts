@@ -38,45 +38,11 @@ import type { GatewayHooks, GatewayOptions } from '../gateway/gateway.js';
 import { admit, classifyAttempt, resolveDeadlineMs } from '../gateway/policy.js';
 import type { RoutedCandidate } from '../gateway/router.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { CLIENT_OPTIONS, DROP_METADATA, identity, METHODS, passThroughDefinition, SERVICE } from './definition.js';
 import { attemptOutcome, grpcStatusOf, httpStatusOf } from './status.js';
 import { computeTimeUs, encodeSimple, routeFields, streamResponseFields, timeoutParameterUs } from './wire.js';
 
-const SERVICE = '/inference.GRPCInferenceService/';
 const COMPUTE_TIME = 'x-compute-time-us';
-
-/** Every RPC of the service (proto/grpc_service.proto), with whether it streams. */
-const METHODS: Readonly<Record<string, boolean>> = {
-  ServerLive: false, ServerReady: false, ModelReady: false, ServerMetadata: false, ModelMetadata: false, ModelInfer: false,
-  ModelStreamInfer: true, ModelConfig: false, ModelStatistics: false, RepositoryIndex: false, RepositoryModelLoad: false,
-  RepositoryModelUnload: false, SystemSharedMemoryStatus: false, SystemSharedMemoryRegister: false, SystemSharedMemoryUnregister: false,
-  CudaSharedMemoryStatus: false, CudaSharedMemoryRegister: false, CudaSharedMemoryUnregister: false, TraceSetting: false, LogSettings: false,
-};
-
-const identity = (b: Buffer): Buffer => b;
-
-/** The service with identity serializers: messages stay bytes on both sides. */
-function passThroughDefinition(): grpc.ServiceDefinition {
-  const def: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
-  for (const [name, streaming] of Object.entries(METHODS)) {
-    def[name] = {
-      path: `${SERVICE}${name}`, requestStream: streaming, responseStream: streaming, originalName: name,
-      requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
-    };
-  }
-  return def as grpc.ServiceDefinition;
-}
-
-/** Channel options towards the nodes (messages of any size: the node enforces its own limit). */
-const CLIENT_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': -1,
-  'grpc.max_send_message_length': -1,
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
-  'grpc.keepalive_permit_without_calls': 1,
-};
-
-/** Metadata keys never forwarded: transport ones (grpc-js sets its own) and the credentials. */
-const DROP_METADATA = new Set(['authorization', 'user-agent', 'content-type', 'te', 'host', 'grpc-accept-encoding', 'grpc-encoding', 'grpc-timeout']);
 
 interface Refusal { code: grpc.status; details: string; metadata?: grpc.Metadata }
 
