@@ -3,7 +3,10 @@
  * agent, so it does not share the agent's config schema). Every flag has an env var; values are
  * checked here once, with errors that name the flag.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/load.js';
+import type { Manifest } from '../sources/manifest.js';
+import { parseManifestsFile } from './manifests/registry.js';
 import { createLogger } from '../util/logger.js';
 import { parseClientTokens } from './gateway/client-tokens.js';
 import { startCoordinator, type CoordinatorOptions } from './server.js';
@@ -12,6 +15,7 @@ import { startCoordinator, type CoordinatorOptions } from './server.js';
 export const COORDINATOR_FLAGS: Readonly<Record<string, readonly [string, string]>> = {
   port: ['GPU_AGENT_COORDINATOR_PORT', 'HTTP/WebSocket port (default 9000)'],
   host: ['GPU_AGENT_COORDINATOR_HOST', 'listen address (default 127.0.0.1)'],
+  'grpc-port': ['GPU_AGENT_COORDINATOR_GRPC_PORT', 'gRPC front door of the gateway (Triton GRPCInferenceService, routed to the nodes\' gRPC ports); default off'],
   token: ['GPU_AGENT_COORDINATOR_TOKEN', 'admin token: agents and the admin API (/nodes, commands, /audit) present it'],
   'client-tokens': ['GPU_AGENT_CLIENT_TOKENS', 'inference clients of the gateway, name=token,name2=token2 (distinct from the admin token)'],
   'node-token': ['GPU_AGENT_NODE_API_TOKEN', "the agents' --api-token, sent by the gateway to the nodes (never to clients)"],
@@ -19,6 +23,7 @@ export const COORDINATOR_FLAGS: Readonly<Record<string, readonly [string, string
   'model-timeouts': ['GPU_AGENT_MODEL_TIMEOUTS', 'per-model default deadlines, model=ms,model2=ms'],
   prices: ['GPU_AGENT_PRICES', 'price per hour by node id, hostname or gpu=<gpu label>: key=price,key2=price (a node may also carry --labels price_per_hour=2.49)'],
   budgets: ['GPU_AGENT_BUDGETS', 'budget per client token name, in the price currency: client=amount,... (429 once spent)'],
+  manifests: ['GPU_AGENT_MANIFESTS', 'JSON file of model manifests (an array, or an object by model name): load on demand pulls a model no node has by its manifest'],
   'state-dir': ['GPU_AGENT_COORDINATOR_STATE_DIR', 'folder of the audit trail and node registry (SQLite, coordinator.db; default .gpu-coordinator)'],
   'log-level': ['GPU_AGENT_LOG_LEVEL', 'log level (default info)'],
 };
@@ -69,8 +74,23 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
     if (!m || ms === undefined) throw new ConfigError(`option --model-timeouts: '${part}' must be model=milliseconds`);
     modelTimeoutsMs[m] = positiveInt('model-timeouts', ms);
   }
+  let grpcPort: number | undefined;
+  if (opts['grpc-port'] !== undefined) {
+    grpcPort = Number(opts['grpc-port']);
+    if (!Number.isInteger(grpcPort) || grpcPort < 1 || grpcPort > 65535) throw new ConfigError(`option --grpc-port: '${opts['grpc-port']}' is not a port number (1-65535; leave it out for no gRPC door)`);
+  }
+  let manifests: Manifest[] = [];
+  if (opts.manifests) {
+    try {
+      manifests = parseManifestsFile(readFileSync(opts.manifests, 'utf8'), opts.manifests);
+    } catch (err) {
+      throw new ConfigError(`option --manifests: ${(err as Error).message}`);
+    }
+  }
   return {
     port,
+    ...(grpcPort !== undefined ? { grpcPort } : {}),
+    manifests,
     host: opts.host ?? '127.0.0.1',
     token,
     stateDir: opts['state-dir'] ?? '.gpu-coordinator',
@@ -89,7 +109,7 @@ export function coordinatorHelp(): string {
   const rows = Object.entries(COORDINATOR_FLAGS).map(([f, [env, help]]) => `  --${f.padEnd(20)} ${help} (env ${env})`);
   return ['gpu-agent coordinator [options]', ...rows,
     'Agents connect to ws://HOST:PORT/agents with --coordinator-url and --coordinator-token.',
-    'Admin API: GET /nodes, GET /nodes/{id}, POST /nodes/{id}/commands, GET /audit. Gateway (client tokens): /v2/models/{m}/infer, /v1/models/{m}/predict.'].join('\n');
+    'Admin API: GET /nodes, GET /nodes/{id}, POST /nodes/{id}/commands, GET /audit, PUT /models/{m}/manifest. Gateway (client tokens): /v2/models/{m}/infer, /v1/models/{m}/predict.'].join('\n');
 }
 
 /** Run the coordinator until SIGTERM/SIGINT. */

@@ -6,12 +6,18 @@ import type { CostOptions, CostReport } from './cost/ledger.js';
 import type { CommandOutcome, NodeDetail, NodeView } from './fleet-types.js';
 import type { GatewayOptions } from './gateway/gateway.js';
 import type { Command } from './protocol.js';
+import type { Manifest } from '../sources/manifest.js';
 
 export interface CoordinatorOptions {
   /** Default 9000 (0 = any free port). */
   readonly port?: number;
   /** Default 127.0.0.1. */
   readonly host?: string;
+  /**
+   * Port of the gateway's gRPC front door (Triton's GRPCInferenceService, routed to the nodes'
+   * gRPC ports); 0 = any free port. Without it there is no gRPC door.
+   */
+  readonly grpcPort?: number;
   /** Bearer token agents and HTTP clients must present (required). */
   readonly token: string;
   /** Silence after which a node is Unknown. Default 15000 (3 × the agent's 5 s heartbeat). */
@@ -37,6 +43,11 @@ export interface CoordinatorOptions {
   readonly cost?: CostOptions;
   /** How often the dashboard's live stream sends the changes, ms. Default 500. */
   readonly dashboardIntervalMs?: number;
+  /**
+   * Model manifests for load on demand (pull by URI when no node has the model), e.g. from
+   * `--manifests FILE`; applied at start over the stored ones (manifests/registry.ts).
+   */
+  readonly manifests?: readonly Manifest[];
   /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
   readonly gateway?: GatewayOptions;
   readonly logger?: Logger;
@@ -49,6 +60,8 @@ export interface RunningCoordinator {
   /** Where agents connect, e.g. ws://127.0.0.1:9000/agents. */
   readonly agentsUrl: string;
   readonly port: number;
+  /** host:port of the gRPC front door, when grpcPort was given. */
+  readonly grpcAddress?: string;
   nodes(): NodeView[];
   node(nodeId: string): NodeDetail | undefined;
   /** Cost per model, node and client token so far. */

@@ -17,6 +17,8 @@ export interface NodeView {
   readonly connected: boolean;
   readonly hostname: string;
   readonly url: string;
+  /** The agent's advertised gRPC host:port, when it serves gRPC (the gateway's gRPC door routes there). */
+  readonly grpcAddress?: string;
   readonly agentVersion: string;
   readonly protocolVersion: number;
   readonly labels: Record<string, string>;

@@ -28,7 +28,9 @@ import type { z } from 'zod';
 import { messageOf } from '../errors.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import type { Manifest } from '../sources/manifest.js';
+import { DEFAULT_BACKOFF, reconnectDelay, type BackoffSettings } from './link-backoff.js';
+import { DropOldestBuffer } from './drop-oldest-buffer.js';
+import type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeDescription, NodeHeartbeat } from './link-types.js';
 import {
   admitCommand, CommandDedup, CommandResultCode, redactPaths, resultCodeOf, type FinishedResult, type RunningCommand,
 } from './command-policy.js';
@@ -50,16 +52,15 @@ import {
   TelemetrySchema,
   type AgentEvent,
   type AgentMessage,
-  type Capacity,
   type Command,
   type CommandMessage,
-  type GpuInfo,
-  type ModelInfo,
-  type ModelLoad,
-  type NodeState,
   type RegisteredMessage,
   type Telemetry,
 } from './protocol.js';
+
+export { backoffDelay, DEFAULT_BACKOFF, reconnectDelay, type BackoffSettings } from './link-backoff.js';
+export { DropOldestBuffer } from './drop-oldest-buffer.js';
+export type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeController, NodeDescription, NodeHeartbeat } from './link-types.js';
 
 /** Thrown into a pending drain when uncordon ends it. */
 class DrainCancelled extends Error {
@@ -67,176 +68,6 @@ class DrainCancelled extends Error {
     super(message);
     this.name = 'DrainCancelled';
   }
-}
-
-/** What `register` says about the node (the link adds ids, versions and the protocol version). */
-export interface NodeDescription {
-  readonly hostname: string;
-  /** Advertised base URL of the agent's HTTP API. */
-  readonly url: string;
-  /** Advertised host:port of the agent's gRPC API, when it has one. */
-  readonly grpcAddress?: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly gpus: readonly GpuInfo[];
-  /** Every model of the repository with its state (models with names that are not valid model names are left out, with a warning). */
-  readonly models: readonly ModelInfo[];
-  readonly capacity: Capacity;
-  readonly nodeState: NodeState;
-}
-
-/** What each heartbeat carries (the link adds `seq` and `at`). */
-export interface NodeHeartbeat {
-  readonly nodeState: NodeState;
-  readonly telemetry: Telemetry | null;
-  readonly models: readonly ModelLoad[];
-}
-
-/**
- * The agent as the link sees it. Methods may throw or reject: the error message becomes the
- * command's `error`. Model names reaching `loadModel`/`unloadModel` already match
- * MODEL_NAME_PATTERN (never a path); the controller still decides whether the repository has it.
- */
-export interface NodeController {
-  describe(): NodeDescription | Promise<NodeDescription>;
-  heartbeat(): NodeHeartbeat | Promise<NodeHeartbeat>;
-  /** Resolves when the model is READY. */
-  loadModel(name: string, source?: Manifest): Promise<void>;
-  /** Resolves when the earlier pulled version is READY again (from the cache only). */
-  rollbackModel?(name: string, version?: number): Promise<void>;
-  /** Resolves when the model is unloaded (its queued and running requests finished). */
-  unloadModel(name: string): Promise<void>;
-  /** Stop taking new work; the next heartbeat reports 'cordoned'. */
-  cordon(): void | Promise<void>;
-  /** The node's state now (for the command table); without it the link assumes 'ready'. */
-  state?(): NodeState;
-  /** Take new work again (also ends a drain); the next heartbeat reports 'ready'. */
-  uncordon(): void | Promise<void>;
-  /**
-   * Stop taking new work at once (node state 'draining' before this returns its promise), and
-   * resolve once everything queued and running has finished.
-   */
-  drain(): Promise<void>;
-}
-
-export interface BackoffSettings {
-  readonly baseMs: number;
-  readonly capMs: number;
-  /** The cap while the node has been disconnected for less than `fastWindowMs`. */
-  readonly fastCapMs?: number;
-  readonly fastWindowMs?: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffSettings = { baseMs: 500, capMs: 30_000, fastCapMs: 4_000, fastWindowMs: 60_000 };
-
-/**
- * The wait before the next reconnect: {@link backoffDelay}, with the cap lowered to
- * `fastCapMs` while the node has been disconnected for less than `fastWindowMs` (a restart or
- * a short outage is found within seconds; a long one is polled slowly). Pure.
- */
-export function reconnectDelay(attempt: number, disconnectedForMs: number, rng: () => number, settings: BackoffSettings = DEFAULT_BACKOFF): number {
-  const fast = settings.fastCapMs !== undefined && disconnectedForMs < (settings.fastWindowMs ?? 0);
-  return backoffDelay(attempt, rng, fast ? { baseMs: settings.baseMs, capMs: Math.min(settings.capMs, settings.fastCapMs!) } : settings);
-}
-
-/**
- * Full-jitter exponential backoff: a delay drawn uniformly from [0, min(cap, base × 2^attempt)]
- * with `rng()` in [0, 1). `attempt` counts failures since the last stable connection, from 0.
- * Pure: same inputs, same output.
- */
-export function backoffDelay(attempt: number, rng: () => number, settings: BackoffSettings = DEFAULT_BACKOFF): number {
-  const n = Number.isNaN(attempt) || attempt <= 0 ? 0 : Math.min(Math.floor(attempt), 60);
-  const ceiling = Math.max(0, Math.min(settings.capMs, settings.baseMs * 2 ** n));
-  const r = rng();
-  const u = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
-  return Math.floor(u * ceiling);
-}
-
-/** A FIFO of at most `capacity` items; pushing onto a full one drops (and returns) the oldest. */
-export class DropOldestBuffer<T> {
-  private items: T[] = [];
-  /** Items dropped since creation. */
-  dropped = 0;
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`buffer capacity must be a positive integer, got ${capacity}`);
-  }
-
-  push(item: T): T | undefined {
-    this.items.push(item);
-    if (this.items.length <= this.capacity) return undefined;
-    this.dropped++;
-    return this.items.shift();
-  }
-
-  /** Remove and return everything, oldest first. */
-  takeAll(): T[] {
-    const out = this.items;
-    this.items = [];
-    return out;
-  }
-
-  peek(): readonly T[] {
-    return this.items;
-  }
-
-  get size(): number {
-    return this.items.length;
-  }
-}
-
-export type LinkState = 'idle' | 'connecting' | 'registering' | 'connected' | 'backoff' | 'refused' | 'closed';
-
-export interface LinkStatus {
-  readonly state: LinkState;
-  readonly nodeId: string;
-  readonly sessionId: string;
-  /** Registered and open. */
-  readonly connected: boolean;
-  /** Connection attempts since start. */
-  readonly connectAttempts: number;
-  /** Successful registrations since start. */
-  readonly registrations: number;
-  /** Consecutive failures feeding the backoff. */
-  readonly attempt: number;
-  readonly buffered: number;
-  readonly dropped: number;
-  readonly heartbeatSeq: number;
-  readonly heartbeatIntervalMs: number;
-  readonly lastError: string | undefined;
-}
-
-export interface CoordinatorLinkOptions {
-  /** `ws://host:port/agents` or `wss://…`. */
-  readonly url: string;
-  /** Bearer token sent in the upgrade request (never logged). */
-  readonly token: string;
-  /** Persistent node id (see loadOrCreateNodeId). */
-  readonly nodeId: string;
-  /** New per process; default: a random UUID per link. */
-  readonly sessionId?: string;
-  readonly agentVersion: string;
-  readonly controller: NodeController;
-  readonly logger: Logger;
-  /** Default 5000; the coordinator's `registered.heartbeatIntervalMs` overrides it. */
-  readonly heartbeatIntervalMs?: number;
-  /** Default {@link DEFAULT_BACKOFF}. */
-  readonly backoff?: Partial<BackoffSettings>;
-  /** Retry interval after a refusal (bad token, unsupported version, superseded). Default 60000. */
-  readonly refusedRetryMs?: number;
-  /** WebSocket ping interval, and the deadline for its pong. Default 15000. */
-  readonly pingIntervalMs?: number;
-  /** Deadline for the upgrade and for the `registered` ack. Default 10000. */
-  readonly registerTimeoutMs?: number;
-  /** Messages kept while disconnected (drop-oldest). Default 500. */
-  readonly bufferSize?: number;
-  /** Largest incoming frame. Default 1 MiB. */
-  readonly maxPayloadBytes?: number;
-  /** Injected for tests; default ws's WebSocket. */
-  readonly WebSocket?: typeof WebSocket;
-  /** Injected for tests; default Math.random. */
-  readonly rng?: () => number;
-  /** Timers and monotonic time; default the system clock. */
-  readonly clock?: Clock;
 }
 
 interface Connection {

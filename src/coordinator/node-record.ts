@@ -58,6 +58,7 @@ export function nodeView(n: NodeRecord, health: NodeHealth, routing: RoutingView
     connected: n.conn !== undefined,
     hostname: n.info.hostname,
     url: n.info.url,
+    ...(n.info.grpcAddress ? { grpcAddress: n.info.grpcAddress } : {}),
     agentVersion: n.info.agentVersion,
     protocolVersion: n.info.protocolVersion,
     labels: n.info.labels,

@@ -10,6 +10,8 @@
  * - ModelStreamInfer answers every request on the stream, in completion order, each with the
  *   request's id; a failed request is a message with `error_message` (the stream goes on).
  *   The stream ends when the client ends it and every answer is written, or at shutdown.
+ * - Every inference answer carries the parameter `compute_time_us` (int64, µs), and ModelInfer
+ *   also the initial metadata `x-compute-time-us` (HTTP's header), for cost accounting.
  * - Inference (ModelInfer and every stream request) is counted in flight from its arrival
  *   to its answer; while the node drains new inference is refused with UNAVAILABLE and the
  *   reason, and a drain waits for what is in flight (see server.ts).
@@ -25,6 +27,9 @@ import { systemShmFor } from '../shm/index.js';
 import { CancelSource } from '../util/cancel.js';
 import type { Logger } from '../util/logger.js';
 import { decodeGrpcRequest, encodeGrpcResponse, usesRawContents, type WireInferRequest } from './codec.js';
+
+/** ModelInferResponse.parameters key: this request's share of its batch's compute time, µs. */
+export const COMPUTE_TIME_PARAMETER = 'compute_time_us';
 
 const CUDA_SHM = 'CUDA shared memory is not supported by gpu-node-agent (onnxruntime-node cannot open CUDA IPC handles); use system shared memory or send the data in the request';
 
@@ -116,14 +121,19 @@ export function buildService(ctx: ServingContext, logger: Logger, inFlight: InFl
   };
 
   /** One inference from a ModelInferRequest: what ModelInfer and each stream message run. */
-  const infer = async (msg: WireInferRequest, signal: CancelSource, deadline: number | undefined): Promise<ReturnType<typeof encodeGrpcResponse>> => {
+  type Answer = ReturnType<typeof encodeGrpcResponse> & { parameters?: Record<string, { int64_param: string }> };
+  const infer = async (msg: WireInferRequest, signal: CancelSource, deadline: number | undefined): Promise<Answer> => {
     refuseWhileDraining(ctx);
     const model = str(msg.model_name);
     if (model === '') throw new AgentError('INVALID_ARGUMENT', 'the request has no model_name');
     inFlight.enter();
     try {
       const reply: InferReply = await inferModel(ctx, { model, version: str(msg.model_version) }, (_spec, reader) => decodeGrpcRequest(msg, reader), { signal, deadline });
-      return encodeGrpcResponse(reply, usesRawContents(msg));
+      const encoded: Answer = encodeGrpcResponse(reply, usesRawContents(msg));
+      // The request's share of its batch's compute time, for cost accounting (as HTTP's
+      // compute_time_us parameter; the coordinator's gRPC gateway reads it from the bytes).
+      if (reply.computeMs === undefined) return encoded;
+      return { ...encoded, parameters: { [COMPUTE_TIME_PARAMETER]: { int64_param: String(Math.round(reply.computeMs * 1000)) } } };
     } finally {
       inFlight.leave();
     }
@@ -162,10 +172,17 @@ export function buildService(ctx: ServingContext, logger: Logger, inFlight: InFl
       await unloadModel(ctx, str(r.model_name));
       return {};
     }),
-    ModelInfer: unary('ModelInfer', (r: WireInferRequest, call) => {
+    ModelInfer: unary('ModelInfer', async (r: WireInferRequest, call) => {
       const cancel = new CancelSource();
       call.on('cancelled', () => cancel.cancel());
-      return infer(r, cancel, deadlineOf(call));
+      const resp = await infer(r, cancel, deadlineOf(call));
+      const us = resp.parameters?.[COMPUTE_TIME_PARAMETER]?.int64_param;
+      if (us !== undefined) {
+        const md = new grpc.Metadata();
+        md.set('x-compute-time-us', us);
+        call.sendMetadata(md);
+      }
+      return resp;
     }),
     ModelStreamInfer: (call: grpc.ServerDuplexStream<WireInferRequest, unknown>) => {
       try {

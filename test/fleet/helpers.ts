@@ -23,7 +23,9 @@ export interface AgentProcess {
 export async function spawnAgent(repo: string, coordinatorUrl: string, token: string, extra: string[] = [], stateDir = mkdtempSync(path.join(os.tmpdir(), 'fleet-agent-'))): Promise<AgentProcess> {
   const child = spawn(process.execPath, [
     CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1',
-    '--coordinator-url', coordinatorUrl, '--coordinator-token', token, '--state-dir', stateDir, ...extra,
+    '--coordinator-url', coordinatorUrl, '--coordinator-token', token, '--state-dir', stateDir,
+    // No gRPC unless the test asks for a port (the default 8001 would collide between agents).
+    ...(extra.includes('--grpc-port') ? [] : ['--grpc-port', '0']), ...extra,
   ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
   const logs: unknown[] = [];
   let buf = '';

@@ -8,6 +8,8 @@
  *   ready/cordoned/draining). Triggers refuse UPDATE and DELETE: rows are only ever added.
  * - `nodes`: the last register message of every node and when it was last heard from, so a
  *   restarted coordinator lists its fleet at once (as Unknown until each agent reconnects).
+ * - `manifests`: per model, the package manifest the gateway's load on demand pulls by
+ *   (manifests/registry.ts); the audit trail records every change to it.
  *
  * Writes are synchronous and small (state changes and commands, never heartbeats), so the
  * trail is on disk before the HTTP answer that reports the command goes out.
@@ -19,7 +21,8 @@ import type { RegisterMessage } from '../protocol.js';
 
 export const DB_FILE = 'coordinator.db';
 
-export type AuditKind = 'command' | 'node_health' | 'node_state';
+/** manifest: a model's manifest was set or removed (nodeId is '' for such fleet-wide rows). */
+export type AuditKind = 'command' | 'node_health' | 'node_state' | 'manifest';
 
 export interface AuditEntry {
   readonly kind: AuditKind;
@@ -55,6 +58,8 @@ export class CoordinatorStore {
   private readonly insertAudit: Database.Statement;
   private readonly upsertNode: Database.Statement;
   private readonly touchNode: Database.Statement;
+  private readonly upsertManifest: Database.Statement;
+  private readonly deleteManifest: Database.Statement;
   readonly file: string;
 
   constructor(stateDir: string | undefined) {
@@ -87,12 +92,21 @@ export class CoordinatorStore {
         registered_at INTEGER NOT NULL,
         last_seen INTEGER NOT NULL
       );
+      CREATE TABLE IF NOT EXISTS manifests (
+        model TEXT PRIMARY KEY,
+        manifest TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+      );
     `);
     this.insertAudit = this.db.prepare(`INSERT INTO audit (at, kind, node_id, identity, action, target, result, error, duration_ms, command_id)
       VALUES (@at, @kind, @nodeId, @identity, @action, @target, @result, @error, @durationMs, @commandId)`);
     this.upsertNode = this.db.prepare(`INSERT INTO nodes (node_id, info, registered_at, last_seen) VALUES (?, ?, ?, ?)
       ON CONFLICT(node_id) DO UPDATE SET info = excluded.info, registered_at = excluded.registered_at, last_seen = excluded.last_seen`);
     this.touchNode = this.db.prepare('UPDATE nodes SET last_seen = ? WHERE node_id = ?');
+    this.upsertManifest = this.db.prepare(`INSERT INTO manifests (model, manifest, updated_at, updated_by) VALUES (?, ?, ?, ?)
+      ON CONFLICT(model) DO UPDATE SET manifest = excluded.manifest, updated_at = excluded.updated_at, updated_by = excluded.updated_by`);
+    this.deleteManifest = this.db.prepare('DELETE FROM manifests WHERE model = ?');
   }
 
   append(e: AuditEntry): void {
@@ -159,6 +173,21 @@ export class CoordinatorStore {
       }
     }
     return out;
+  }
+
+  /** Set a model's manifest (JSON text, validated by the caller). */
+  saveManifest(model: string, manifestJson: string, at: number, by: string): void {
+    this.upsertManifest.run(model, manifestJson, at, by);
+  }
+
+  /** Remove a model's manifest; whether there was one. */
+  removeManifest(model: string): boolean {
+    return this.deleteManifest.run(model).changes > 0;
+  }
+
+  loadManifests(): { model: string; manifest: string; updatedAt: number; updatedBy: string }[] {
+    const rows = this.db.prepare('SELECT model, manifest, updated_at, updated_by FROM manifests ORDER BY model').all() as { model: string; manifest: string; updated_at: number; updated_by: string }[];
+    return rows.map((r) => ({ model: r.model, manifest: r.manifest, updatedAt: r.updated_at, updatedBy: r.updated_by }));
   }
 
   close(): void {

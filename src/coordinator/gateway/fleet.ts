@@ -4,18 +4,22 @@
  * the coordinator's registry can change without the gateway noticing).
  */
 import type { CommandOutcome, NodeHealth } from '../fleet-types.js';
-import type { Command, ModelInfo, ModelLoad, NodeState } from '../protocol.js';
+import type { Command, GpuSample, ModelInfo, ModelLoad, NodeState } from '../protocol.js';
 
 export interface GatewayNode {
   readonly nodeId: string;
   /** The agent's advertised HTTP base URL. */
   readonly url: string;
+  /** The agent's advertised gRPC host:port (register.grpcAddress); undefined when it has no gRPC. */
+  readonly grpcAddress: string | undefined;
   readonly health: NodeHealth;
   readonly nodeState: NodeState;
   readonly models: readonly ModelInfo[];
   /** Per-model load from the latest heartbeat (empty before the first). */
   readonly load: readonly ModelLoad[];
   readonly labels: Readonly<Record<string, string>>;
+  /** GPU samples of the latest heartbeat (empty before the first, and on CPU nodes). */
+  readonly gpus: readonly GpuSample[];
 }
 
 export interface GatewayFleet {

@@ -4,7 +4,7 @@
  * it to the client or drop it and retry elsewhere.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { GatewayBody } from './body.js';
 import type { AttemptOutcome } from './policy.js';
 
@@ -47,11 +47,13 @@ export async function forward(dispatcher: Dispatcher, baseUrl: string, req: Forw
   const started = now();
   const timeout = Math.max(1, Math.ceil(req.timeoutMs));
   try {
-    const response = await request(new URL(req.path, baseUrl), {
+    // origin + path as strings: no URL object per request (undici joins them itself).
+    const response = await dispatcher.request({
+      origin: baseUrl,
+      path: req.path,
       method: req.method,
       headers,
       body,
-      dispatcher,
       headersTimeout: timeout,
       bodyTimeout: timeout,
     });

@@ -3,8 +3,9 @@
  * (and the /v1 predict route) on the coordinator's HTTP port and forwards each request to a
  * node that has the model READY, chosen by power-of-two-choices on load. A node that fails
  * before answering (connection error or reset, 5xx, 503 draining) is retried once on another
- * candidate; a 4xx is final. No node has the model: one that lists it is asked to load it, and
- * the request waits up to its deadline. Bodies stream both ways; only the first
+ * candidate; a 4xx is final. No node has the model: one that lists it is asked to load it (or,
+ * with a manifest known, the best node with room is asked to pull it by URI; load-on-demand.ts),
+ * and the request waits up to its deadline, then gets a 503 with the reason. Bodies stream both ways; only the first
  * `retryBufferBytes` of a request are kept, so that it can be sent again.
  *
  * Auth: the inference routes take client tokens (name=token), never the admin token; the token
@@ -13,6 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Manifest } from '../../sources/manifest.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { Logger } from '../../util/logger.js';
 import { BodyTooLarge, readBody, v2TimeoutParameter, type GatewayBody } from './body.js';
@@ -63,10 +65,15 @@ export interface GatewayHooks {
   admitClient?(identity: string): string | undefined;
   /** Once the answer's head is sent to the client. */
   onRouted?(r: RoutedRequest): void;
+  /** The manifest load on demand pulls a model by when no node has it (manifests/registry.ts). */
+  manifestOf?(model: string): Manifest | undefined;
 }
 
 export interface Gateway {
   readonly router: Router;
+  /** Shared with the gRPC front door (grpc-gateway/), so both doors load a model once. */
+  readonly loader: OnDemandLoader;
+  readonly tokens: ClientTokens;
   routing(nodeId: string): RoutingView;
   /** Register the routes on the coordinator's fastify app (in their own encapsulated scope). */
   register(app: FastifyInstance): Promise<void>;
@@ -75,13 +82,16 @@ export interface Gateway {
 
 export type Kind = 'infer' | 'predict' | 'metadata';
 
+/** Answers up to this size (with a Content-Length) are relayed as one buffer, larger ones stream. */
+export const SMALL_RESPONSE_BYTES = 64 * 1024;
+
 export function createGateway(fleet: GatewayFleet, adminToken: string, options: GatewayOptions, log: Logger, clock: Clock = systemClock, hooks: GatewayHooks = {}): Gateway {
   const tokens = new ClientTokens(options.clientTokens ?? {}, adminToken);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const retryBufferBytes = options.retryBufferBytes ?? 1024 * 1024;
   const maxBodyBytes = options.maxBodyBytes ?? 256 * 1024 * 1024;
   const router = new Router(fleet, clock, { ...DEFAULT_BREAKER, ...options.breaker }, options.rng);
-  const loader = new OnDemandLoader(fleet, router, options.loadTimeoutMs ?? 120_000, clock);
+  const loader = new OnDemandLoader(fleet, router, options.loadTimeoutMs ?? 120_000, clock, (m) => hooks.manifestOf?.(m));
   const dispatcher = createDispatcher();
   if (tokens.size === 0) log.warn('gateway: no client tokens configured (--client-tokens); the inference routes answer 401');
 
@@ -98,12 +108,32 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
     return who;
   };
 
-  /** Send the node's answer to the client, streaming its body; counts end when the body does. */
-  const relay = (reply: FastifyReply, a: Extract<Attempt, { response: unknown }>, nodeId: string, attempts: number, end: () => void) => {
+  /**
+   * Send the node's answer to the client; counts end when the body does. A body that states a
+   * Content-Length of at most SMALL_RESPONSE_BYTES is read whole and sent in one write (a
+   * stream pipe costs more CPU than the bytes are worth for a typical small inference answer);
+   * anything larger or of unknown length streams.
+   */
+  const relay = async (reply: FastifyReply, a: Extract<Attempt, { response: unknown }>, nodeId: string, attempts: number, end: () => void) => {
     const res = a.response;
     reply.code(res.statusCode);
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !DROP_RESPONSE.has(k)) reply.header(k, v);
+    const headers = res.headers;
+    for (const k in headers) {
+      const v = headers[k];
+      if (v !== undefined && !DROP_RESPONSE.has(k)) reply.header(k, v);
+    }
     reply.header('x-gateway-node', nodeId).header('x-gateway-attempts', String(attempts));
+    const length = Number(headers['content-length']);
+    if (length >= 0 && length <= SMALL_RESPONSE_BYTES) {
+      try {
+        const bytes = Buffer.from(await res.body.arrayBuffer());
+        return reply.send(bytes);
+      } catch {
+        return reply.code(502).removeHeader('content-length').send({ error: `node ${nodeId} failed while sending its answer` });
+      } finally {
+        end();
+      }
+    }
     const body = res.body as unknown as Readable;
     body.once('close', end);
     body.once('end', end);
@@ -242,6 +272,8 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
 
   return {
     router,
+    loader,
+    tokens,
     routing: (nodeId) => router.view(nodeId),
     register,
     close: async () => {

@@ -73,9 +73,14 @@ export class Router {
 
   /** Nodes that take work and list the model in their repository (any state): where it could be loaded. */
   loadable(model: string): RoutedCandidate[] {
+    return this.workers((node) => node.models.some((m) => m.name === model));
+  }
+
+  /** Nodes that take work (and pass `filter`), with their total load: queues, in flight, outstanding. */
+  workers(filter: (node: GatewayNode) => boolean = () => true): RoutedCandidate[] {
     const out: RoutedCandidate[] = [];
     for (const node of this.fleet.nodes()) {
-      if (!this.takesWork(node) || !node.models.some((m) => m.name === model)) continue;
+      if (!this.takesWork(node) || !filter(node)) continue;
       let total = this.outstanding.get(node.nodeId) ?? 0;
       for (const l of node.load) total += l.queueDepth + l.inFlight;
       out.push({ nodeId: node.nodeId, node, load: total });

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// CPU per request of each process on the gateway path: the client (undici), the coordinator
+// (the gateway) and the agent (a CLI process serving identity_fp32 on CPU), direct and through
+// the gateway, at concurrency 1 and 32. CPU time (user + system, from process.cpuUsage and
+// /proc/<pid>/stat) is much less sensitive to a shared machine than wall-clock latency, so it
+// shows a cut in per-request work where the latency figures drown in noise.
+//
+//   node bench/gateway-cpu.mjs [--requests=3000] [--profile-dir=DIR]
+//   (--profile-dir: the coordinator runs under --cpu-prof and writes its profile there)
+//
+// The 2-core arithmetic: at c=32 every request through the gateway costs client + coordinator +
+// agent CPU, direct costs client + agent, so on C cores the best ratio is
+// (client_direct + agent) / (client_gw + coordinator + agent) when CPU is the bottleneck.
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Pool } from 'undici';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const TOKEN = 'bench-admin-token';
+const CLIENT = 'bench-client-token';
+const arg = (name, dflt) => {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : dflt;
+};
+
+if (process.argv.includes('--child')) {
+  process.env.ORT_DISABLE_TELEMETRY = '1';
+  const { startCoordinator } = await import(pathToFileURL(path.join(ROOT, 'dist/src/coordinator/server.js')).href);
+  const { createLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/util/logger.js')).href);
+  const c = await startCoordinator({
+    port: 0, token: TOKEN, logger: createLogger('silent'), stateDir: mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-state-')),
+    gateway: { clientTokens: { bench: CLIENT } }, heartbeatTimeoutMs: 20_000,
+  });
+  process.on('message', (m) => {
+    if (m === 'cpu') process.send({ cpu: process.cpuUsage() });
+    else if (m === 'ready') process.send({ ready: c.nodes().some((n) => n.models.some((x) => x.name === 'identity_fp32' && x.state === 'READY')) });
+    else if (m === 'close') void c.close().then(() => process.exit(0));
+  });
+  process.send({ url: c.url, agentsUrl: c.agentsUrl });
+  await new Promise(() => undefined);
+}
+
+const REQUESTS = Number(arg('requests', 3000));
+const PROFILE = arg('profile-dir', undefined);
+/** --only=32: measure c=32 only (a profile of the gateway under load, without the c=1 phases). */
+const ONLY = arg('only', undefined);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const child = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const replies = [];
+child.on('message', (m) => replies.shift()?.(m));
+const first = new Promise((r) => replies.push(r));
+const ask = (m) => new Promise((r) => {
+  replies.push(r);
+  child.send(m);
+});
+const { url, agentsUrl } = await first;
+
+const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
+const repo = mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-repo-'));
+await generateIdentityModels(repo);
+const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
+  '--coordinator-url', agentsUrl, '--coordinator-token', TOKEN, '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-agent-')), '--log-level', 'info'],
+{ stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+const agentUrl = await new Promise((resolve) => {
+  let buf = '';
+  agent.stdout.on('data', (d) => {
+    buf += d;
+    const m = /"url":"(http:[^"]+)"/.exec(buf);
+    if (m) resolve(m[1]);
+  });
+});
+for (let t = 0; t < 300 && !(await ask('ready')).ready; t++) await sleep(100);
+
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts clock ticks of 10 ms
+const agentCpuUs = () => {
+  const f = readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1e6 / TICK); // utime + stime, clock ticks
+};
+let coordSystemUs = 0;
+const coordCpuUs = async () => {
+  const { cpu } = await ask('cpu');
+  coordSystemUs = cpu.system;
+  return cpu.user + cpu.system;
+};
+const clientCpuUs = () => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
+
+const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+const direct = new Pool(agentUrl, { connections: 64 });
+const gateway = new Pool(url, { connections: 64 });
+const headers = { 'content-type': 'application/json' };
+const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
+async function one(pool, h) {
+  const r = await pool.request({ method: 'POST', path: '/v2/models/identity_fp32/infer', headers: h, body });
+  await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+}
+async function run(pool, h, concurrency, n) {
+  let left = n;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (left-- > 0) await one(pool, h);
+  }));
+}
+async function measure(name, pool, h, concurrency) {
+  await run(pool, h, concurrency, 300); // warm
+  const [c0, a0, k0, t0] = [clientCpuUs(), agentCpuUs(), await coordCpuUs(), performance.now()];
+  const s0 = coordSystemUs;
+  await run(pool, h, concurrency, REQUESTS);
+  const [c1, a1, k1, t1] = [clientCpuUs(), agentCpuUs(), await coordCpuUs(), performance.now()];
+  const coordinatorSystemUs = Math.round((coordSystemUs - s0) / REQUESTS);
+  const r = {
+    name, concurrency, requests: REQUESTS, rps: Math.round(REQUESTS / ((t1 - t0) / 1000)),
+    clientUs: Math.round((c1 - c0) / REQUESTS), coordinatorUs: Math.round((k1 - k0) / REQUESTS), agentUs: Math.round((a1 - a0) / REQUESTS), coordinatorSystemUs,
+  };
+  console.log(`${name.padEnd(8)} c=${String(concurrency).padEnd(2)} ${String(r.rps).padStart(5)} req/s   CPU per request: client ${r.clientUs} µs, coordinator ${r.coordinatorUs} µs (${r.coordinatorSystemUs} system), agent ${r.agentUs} µs`);
+  return r;
+}
+console.log(`load before: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+const results = [];
+const levels = ONLY ? [Number(ONLY)] : [1, 32];
+for (const c of levels) {
+  results.push(await measure('direct', direct, headers, c));
+  results.push(await measure('gateway', gateway, gwHeaders, c));
+}
+console.log(`load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+for (const c of levels) {
+  const d = results.find((r) => r.name === 'direct' && r.concurrency === c);
+  const g = results.find((r) => r.name === 'gateway' && r.concurrency === c);
+  const bound = (d.clientUs + d.agentUs) / (g.clientUs + g.coordinatorUs + g.agentUs);
+  console.log(`c=${c}: CPU-bound best gateway/direct ratio on a machine where all three share the cores = ${bound.toFixed(2)} (measured ${(g.rps / d.rps).toFixed(2)})`);
+}
+console.log(JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, load: os.loadavg(), results }));
+await direct.close();
+await gateway.close();
+agent.kill('SIGTERM');
+await ask('close').catch(() => undefined);
