@@ -57,7 +57,7 @@ export const ConfigSchema = z.object({
   keepAliveTimeoutMs: int(1).default(72_000)
     .describe('idle keep-alive connections close after this; above the 60 s idle timeout of common load balancers'),
   maxConnections: int(1).default(4096)
-    .describe('concurrent HTTP connections; connections above it are closed when accepted'),
+    .describe('concurrent HTTP connections; one above it gets 503 with Retry-After and is closed'),
   strictReadiness: bool.default(false)
     .describe("/v2/health/ready is true only once every model of --load-models and --preload is READY (Triton's strict readiness); otherwise it only means not draining"),
   ortTelemetry: bool.default(false)
