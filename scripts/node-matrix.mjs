@@ -21,7 +21,7 @@
  * to <cache>/last-run.md. Exit 1 when any version fails a step or a test.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -76,6 +76,9 @@ function nodeFor(version) {
 /** The working tree as git sees it, copied into a fresh folder. */
 function cleanCopy(label) {
   const dest = mkdtempSync(path.join(os.tmpdir(), `gpu-agent-matrix-${label}-`));
+  // mkdtemp makes it 0700; the tests that run the agent as `nobody` need to read the tree, as in
+  // a checkout (else they skip and the copy tests less than CI does).
+  chmodSync(dest, 0o755);
   const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'buffer', maxBuffer: 64 << 20 });
   if (files.status !== 0) throw new Error(`git ls-files failed: ${files.stderr}`);
   // Deleted-but-tracked files are listed by --cached; tar would fail on them.
