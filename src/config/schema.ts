@@ -57,7 +57,7 @@ export const ConfigSchema = z.object({
   keepAliveTimeoutMs: int(1).default(72_000)
     .describe('idle keep-alive connections close after this; above the 60 s idle timeout of common load balancers'),
   maxConnections: int(1).default(4096)
-    .describe('concurrent HTTP connections; connections above it are closed when accepted'),
+    .describe('concurrent HTTP connections (per front end with --http-processes); one above it gets 503 with Retry-After and is closed'),
   httpProcesses: int(1, 64).default(1)
     .describe('HTTP front-end processes (1 = this process serves HTTP); above 1, this process hands them the connections, each reads, decodes and encodes inference requests, and this process keeps the models and batchers (prototype, see docs/architecture.md)'),
   strictReadiness: bool.default(false)

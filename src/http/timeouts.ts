@@ -5,7 +5,7 @@
  * - `--headers-timeout-ms`: the request line and headers must arrive within it (slowloris), 408;
  * - `--keep-alive-timeout-ms`: an idle keep-alive connection is closed after it (sent to clients
  *   as `Keep-Alive: timeout=N`, so they stop reusing it before);
- * - `--max-connections`: connections above it are closed as soon as they are accepted.
+ * - `--max-connections`: see connection-cap.ts (a connection over it gets 503 and is closed).
  * Node checks the first two every CHECK_INTERVAL_MS, so they fire up to that late.
  */
 import type { ServerOptions } from 'node:http';
@@ -43,14 +43,5 @@ export function timeoutOptions(config: Timeouts): Pick<FastifyServerOptions, 're
   };
 }
 
-/** Cap concurrent connections; a dropped one is logged (rate: once per second at most). */
-export function limitConnections(server: import('node:net').Server, max: number, logger: Logger): void {
-  server.maxConnections = max;
-  let lastLog = 0;
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    const now = Date.now();
-    if (now - lastLog < 1000) return;
-    lastLog = now;
-    logger.warn({ maxConnections: max, remote: data?.remoteAddress }, 'connection refused: --max-connections reached');
-  });
-}
+// The connection cap lives in connection-cap.ts (503 on the raw socket); server.ts imports it from here.
+export { limitConnections } from './connection-cap.js';

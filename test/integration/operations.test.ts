@@ -75,7 +75,7 @@ const addSub = JSON.stringify({
   ],
 });
 
-describe('HTTP timeouts and the connection cap', () => {
+describe('HTTP timeouts', () => {
   let s: Served;
   beforeAll(async () => {
     s = await serve(['--load-models', 'add_sub', '--request-timeout-ms', '1500', '--headers-timeout-ms', '1000', '--keep-alive-timeout-ms', '400', '--max-connections', '3']);
@@ -108,26 +108,121 @@ describe('HTTP timeouts and the connection cap', () => {
     expect(r.data).toMatch(/^HTTP\/1\.1 200 /);
     expect(r.data).toMatch(/keep-alive: timeout=0/i); // 400 ms, rounded down to seconds by Node
   });
+});
 
-  it('connections above --max-connections are closed; the others are served', async () => {
-    const { hostname, port } = new URL(s.url);
-    const open = await Promise.all(Array.from({ length: 3 }, () => new Promise<net.Socket>((resolve) => {
-      const sock = net.connect(Number(port), hostname, () => resolve(sock));
-    })));
-    await new Promise((r) => setTimeout(r, 100)); // the server has accepted the three
-    const extra = await rawExchange(s.url, (sock) => sock.write(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${addSub.length}\r\n\r\n${addSub}`));
-    expect(extra.data).toBe(''); // closed unanswered
-    const answer = await new Promise<string>((resolve) => {
-      let data = '';
-      open[0]!.on('data', (d) => {
-        data += d.toString();
-        if (data.includes('"outputs"')) resolve(data);
-      });
-      open[0]!.write(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${addSub.length}\r\n\r\n${addSub}`);
-    });
-    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
-    for (const sock of open) sock.destroy();
+/** One HTTP/1.1 response read off a socket: status, lower-cased headers, body. */
+interface RawResponse { status: number; headers: Record<string, string>; body: string }
+
+/** Read exactly one response (Content-Length framed) from a socket, or reject on close/reset first. */
+function readResponse(sock: net.Socket): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const [statusLine, ...lines] = buf.subarray(0, end).toString().split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+      const length = Number(headers['content-length'] ?? 0);
+      if (buf.length < end + 4 + length) return;
+      cleanup();
+      resolve({ status: Number(statusLine!.split(' ')[1]), headers, body: buf.subarray(end + 4, end + 4 + length).toString() });
+    };
+    const onEnd = (err?: Error) => { cleanup(); reject(err ?? new Error(`connection closed before a whole response: ${JSON.stringify(buf.toString())}`)); };
+    const onClose = () => onEnd();
+    const cleanup = () => { sock.off('data', onData); sock.off('error', onEnd); sock.off('close', onClose); };
+    sock.on('data', onData);
+    sock.on('error', onEnd);
+    sock.on('close', onClose);
   });
+}
+
+function connect(url: string): Promise<net.Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), hostname, () => resolve(sock));
+    sock.once('error', reject);
+  });
+}
+
+const inferRequest = (connection = 'keep-alive') =>
+  `POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nConnection: ${connection}\r\nContent-Type: application/json\r\nContent-Length: ${addSub.length}\r\n\r\n${addSub}`;
+
+/** Send one request on its own socket; resolves with the response and whether the server then closed it. */
+async function exchange(url: string, request: string | Buffer): Promise<RawResponse & { closedByServer: boolean }> {
+  const sock = await connect(url);
+  const closed = new Promise<boolean>((resolve) => sock.once('end', () => resolve(true)));
+  sock.on('error', () => undefined);
+  const response = readResponse(sock);
+  sock.write(request);
+  const r = await response;
+  const closedByServer = await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))]);
+  sock.destroy();
+  return { ...r, closedByServer };
+}
+
+function expectRefusal(r: RawResponse & { closedByServer: boolean }, max: number) {
+  expect(r.status).toBe(503);
+  expect(r.headers['retry-after']).toBe('1');
+  expect(r.headers['connection']).toBe('close');
+  expect(r.headers['content-type']).toMatch(/^application\/json/);
+  expect(JSON.parse(r.body).error).toContain(`--max-connections ${max}`);
+  expect(r.closedByServer).toBe(true);
+}
+
+describe('the connection cap (--max-connections)', () => {
+  let s: Served;
+  beforeAll(async () => {
+    s = await serve(['--load-models', 'add_sub', '--max-connections', '2']);
+    // Readiness over one-shot connections: a pooled keep-alive client would hold a slot.
+    for (let i = 0; ; i++) {
+      const r = await exchange(s.url, 'GET /v2/models/add_sub/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n').catch(() => undefined);
+      if (r?.status === 200) break;
+      if (i > 400) throw new Error('add_sub never became ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    expect(await stop(s)).toBe(0);
+  });
+
+  it('a connection over the cap gets 503 with Retry-After, Connection: close and the error, then is closed; the others keep being served', async () => {
+    // Two keep-alive connections, each served once and then held open (the cap is full).
+    const held = [await connect(s.url), await connect(s.url)];
+    for (const sock of held) {
+      const r = readResponse(sock);
+      sock.write(inferRequest());
+      expect((await r).status).toBe(200);
+    }
+    // The third: a real HTTP answer, not a reset. Also with a 1 MiB body the server does not read,
+    // and also from a client that sends nothing at all.
+    expectRefusal(await exchange(s.url, inferRequest()), 2);
+    const big = Buffer.alloc(1 << 20, 32);
+    expectRefusal(await exchange(s.url, Buffer.concat([Buffer.from(`POST /v2/models/add_sub/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n`), big])), 2);
+    expectRefusal(await exchange(s.url, ''), 2);
+    // The held connections are unaffected: each answers again on the same socket.
+    for (const sock of held) {
+      const r = readResponse(sock);
+      sock.write(inferRequest());
+      const answer = await r;
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body).outputs[0].data).toEqual(Array(16).fill(3));
+    }
+    // One closes: a new connection is served again (once the server has seen the close;
+    // until then it is refused with the same answer, never reset).
+    held[0]!.destroy();
+    let served: RawResponse | undefined;
+    for (let i = 0; i < 100 && !served; i++) {
+      const r = await exchange(s.url, inferRequest('close'));
+      if (r.status === 200) served = r;
+      else expectRefusal(r, 2);
+    }
+    expect(served?.status).toBe(200);
+    held[1]!.destroy();
+    expect(s.child.exitCode).toBeNull(); // still running
+    expect(s.out()).toMatch(/connection refused: --max-connections reached \(503\)/);
+  }, 60_000);
 });
 
 describe('bearer token', () => {
