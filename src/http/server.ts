@@ -47,7 +47,8 @@ export async function buildServer(ctx: HttpContext, logger: Logger): Promise<Fas
     ...timeoutOptions(ctx.config),
   });
   limitConnections(app.server, ctx.config.maxConnections, logger);
-  installDrainControl(app, ctx.node);
+  const drain = installDrainControl(app, ctx.node);
+  ctx.metrics.routing.inFlightFrom(() => drain.inFlight);
 
   // Raw bytes for every content type, including none (see body.ts).
   app.removeAllContentTypeParsers();

@@ -12,6 +12,8 @@
  *   unbounded) and the state of every tracked version (`gpu_agent_model_state`, one series per
  *   version, 1 for its current state), plus an info gauge of what is loaded and where;
  * - the node's state (ready / cordoned / draining) and the memory each device's models use;
+ * - `gpu_agent_inference_in_flight`: inference requests accepted (headers parsed) and not
+ *   answered yet, in every phase (body, decode, queue, run): what a drain waits for;
  * - `gpu_agent_http_errors_total{code}`: error replies by status, counted where errors leave
  *   the HTTP server (nothing is counted on the success path);
  * - `gpu_agent_request_duration_seconds`: a latency histogram of successful requests per model
@@ -38,10 +40,19 @@ export interface RoutingMetrics {
   observeRequest(model: string, version: number, ms: number): void;
   /** The version is unloaded: its latency series goes away (as the batch-size histogram's does). */
   forget(model: string, version: number): void;
+  /** Where `gpu_agent_inference_in_flight` reads from: the HTTP server's drain control, once it exists. */
+  inFlightFrom(read: () => number): void;
 }
 
 export function registerRoutingMetrics(r: Registry, sources: RoutingSources): RoutingMetrics {
   const models = () => sources.models.ready();
+  let inFlight: (() => number) | undefined;
+  new Gauge({
+    name: 'gpu_agent_inference_in_flight', help: 'Inference requests accepted (headers read) and not answered yet, in any phase: what a drain waits for', registers: [r],
+    collect() {
+      this.set(inFlight?.() ?? 0);
+    },
+  });
   new Gauge({
     name: 'gpu_agent_pending_requests', help: 'Requests queued on this node, all models (waiting, not yet running)', registers: [r],
     collect() {
@@ -120,6 +131,9 @@ export function registerRoutingMetrics(r: Registry, sources: RoutingSources): Ro
     },
     forget(model: string, version: number): void {
       latency.remove({ model, version: String(version) });
+    },
+    inFlightFrom(read: () => number): void {
+      inFlight = read;
     },
   };
 }

@@ -157,9 +157,15 @@ describe('SIGTERM with requests on the wire', () => {
       ...Array.from({ length: 4 }, () => post('ocr', page)),
       ...Array.from({ length: 16 }, () => post('text_direction', line)),
     ];
-    await new Promise((r) => setTimeout(r, 150)); // sent, and in decode or in a stage, when the signal comes
+    // SIGTERM once the agent has accepted them all (headers read: gpu_agent_inference_in_flight),
+    // while they are still in decode or in a stage; fixed sleeps raced a loaded machine.
+    const inFlight = async () => Number(/^gpu_agent_inference_in_flight (\d+)/m.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1] ?? 0);
+    let seen = 0;
+    for (let i = 0; i < 500 && (seen = await inFlight()) < accepted.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toBeGreaterThan(0); // the gauge counts what a drain waits for
     s.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 20));
+    // The late request goes once the agent is draining (not ready), not at a guessed moment.
+    for (let i = 0; i < 500 && (await fetch(`${s.url}/v2/health/ready`)).status === 200; i++) await new Promise((r) => setTimeout(r, 10));
     const late = await fetch(`${s.url}/v1/models/ocr/predict`, { method: 'POST', body: page, headers: { 'content-type': 'image/png' } });
     expect(late.status).toBe(503);
     expect(late.headers.get('retry-after')).toBe('5');
