@@ -119,7 +119,7 @@ export const ConfigSchema = z.object({
     .describe('onnxruntime graph optimisation level'),
   executionMode: z.enum(['sequential', 'parallel']).default('sequential').describe('onnxruntime execution mode'),
   sessionThread: z.enum(['auto', 'worker', 'main']).default('auto')
-    .describe("where sessions run: 'worker' threads (runs overlap with HTTP), the 'main' thread (no hop; a run blocks requests), or 'auto' (worker for CUDA, main for CPU)"),
+    .describe("where sessions run: 'worker' threads (runs overlap with HTTP), the 'main' thread (no hop; a run blocks requests), or 'auto' (worker for CUDA and for CPU models of 4 MiB or more, main for smaller CPU models)"),
   cpuMemArena: bool.default(true).describe('onnxruntime CPU memory arena'),
   memPattern: bool.default(true).describe('onnxruntime memory pattern optimisation'),
   releaseFreedMemory: bool.default(true)

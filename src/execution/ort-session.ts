@@ -5,7 +5,7 @@
  * `SessionFactory`, so the rest of the agent can be tested with the real CPU provider.
  */
 import '../util/ort-env.js'; // before onnxruntime-node: its telemetry off by default
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -49,8 +49,11 @@ export interface SessionSettings {
   /**
    * Where the session runs: 'worker' (its own thread; runs overlap with HTTP work), 'main'
    * (the event loop's thread; no hop, but a run blocks request handling while it lasts), or
-   * 'auto': a worker for the CUDA provider (the GPU computes while the thread only waits),
-   * the main thread for the CPU provider (its runs use every core anyway; the hop only costs).
+   * 'auto': a worker for the CUDA provider (the GPU computes while the thread only waits);
+   * for the CPU provider, a worker when the model file is at least AUTO_WORKER_MODEL_BYTES
+   * (its runs take milliseconds: on the event loop's thread they would stall every request
+   * meanwhile, and the run and the HTTP work could not use two cores), else the main thread
+   * (a run of a small model is shorter than the hop to a worker and back).
    */
   thread: 'worker' | 'main' | 'auto';
   /**
@@ -204,13 +207,30 @@ export function ortOptions(settings: SessionSettings, providers: readonly Provid
   return opts;
 }
 
+/**
+ * From this model file size up, `auto` runs a CPU session in a worker thread. Measured on the
+ * 2-core bench VM (`npm run bench -- --only 4,fastapi`): mlp_heavy (17 MB, ~15 ms per batch of
+ * 64) reached 0.76 of direct onnxruntime on the main thread against 0.99 in a worker; ResNet-18
+ * (45 MB) 0.90 against 0.96; the 0.8 MB mlp and the tiny add_sub are faster on the main thread
+ * (the hop costs ~140 µs at c=1 there). Set session_thread / --session-thread to decide yourself.
+ */
+export const AUTO_WORKER_MODEL_BYTES = 4 * 1024 * 1024;
+
+function heavyModel(modelPath: string): boolean {
+  try {
+    return statSync(modelPath).size >= AUTO_WORKER_MODEL_BYTES;
+  } catch {
+    return false; // the create below reports a missing file
+  }
+}
+
 /** The real factory: onnxruntime-node, trying `settings.providers` in order. */
 export const ortSessionFactory: SessionFactory = {
   async create(modelPath, settings) {
     let worker: SessionWorker | undefined;
     const open = (providers: readonly ProviderName[]): Promise<ModelSession> => {
       const options = ortOptions(settings, providers);
-      const inWorker = settings.thread === 'worker' || (settings.thread === 'auto' && providers[0] === 'cuda');
+      const inWorker = settings.thread === 'worker' || (settings.thread === 'auto' && (providers[0] === 'cuda' || heavyModel(modelPath)));
       if (inWorker) {
         worker ??= new SessionWorker();
         return WorkerModelSession.create(worker, modelPath, options, providers[0]!);
