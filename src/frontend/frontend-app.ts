@@ -24,13 +24,11 @@ import { httpError } from '../http/http-error.js';
 import { installDrainControl } from '../http/shutdown.js';
 import { timeoutOptions } from '../http/timeouts.js';
 import { decodeInferRequest, parseHeaderLength } from '../protocol/decode-request.js';
-import { encodeInferResponse } from '../protocol/encode-response.js';
+import { sendInferReply } from '../http/infer-reply.js';
 import type { InferRequest } from '../protocol/tensor.js';
 import type { Logger } from '../util/logger.js';
 import type { PrimaryLink } from './primary-link.js';
 
-/** routes/infer.ts's COMPUTE_TIME_HEADER (not imported: that module loads the inference core). */
-const COMPUTE_TIME_HEADER = 'x-compute-time-us';
 
 const MODEL_PATHS = ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer'];
 
@@ -110,18 +108,7 @@ export async function buildFrontendApp(config: AgentConfig, node: NodeStatus, li
       });
       const res = await call.result;
       if (res.error) throw new AgentError(res.error.code, res.error.message, res.error.retryAfterSeconds !== undefined ? { retryAfterSeconds: res.error.retryAfterSeconds } : undefined);
-      const answer = res.reply!;
-      const computeUs = answer.computeMs === undefined ? undefined : Math.round(answer.computeMs * 1000);
-      const encoded = encodeInferResponse(
-        {
-          model_name: answer.modelName, model_version: answer.modelVersion, ...(answer.id !== undefined ? { id: answer.id } : {}),
-          ...(computeUs !== undefined ? { parameters: { compute_time_us: computeUs } } : {}),
-        },
-        answer.outputs,
-      );
-      if (computeUs !== undefined) reply.header(COMPUTE_TIME_HEADER, String(computeUs));
-      if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
-      return reply.type(encoded.contentType).send(encoded.body);
+      return sendInferReply(reply, res.reply!);
     });
   }
 

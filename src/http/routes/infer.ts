@@ -5,9 +5,9 @@
  * hangs up is dropped before it runs.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { sendInferReply } from '../infer-reply.js';
 import { invalid } from '../../errors.js';
 import { decodeInferRequest, parseHeaderLength } from '../../protocol/decode-request.js';
-import { encodeInferResponse } from '../../protocol/encode-response.js';
 import { decodeRawRequest } from '../../protocol/validate-request.js';
 import { clientGone, inferModel, PIPELINE_INPUT } from '../inference.js';
 import { admissionHook, placeOf } from '../admission.js';
@@ -17,8 +17,7 @@ import type { ModelSpec } from '../../sessions/model-spec.js';
 import type { HttpContext } from '../context.js';
 import { modelPaths } from './models.js';
 
-/** This request's share of its batch's compute time, integer µs (also the V2 response parameter `compute_time_us`). */
-export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
+export { COMPUTE_TIME_HEADER } from '../infer-reply.js';
 
 export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app) => {
   const onRequest = admissionHook(ctx);
@@ -39,18 +38,7 @@ export const inferRoutes = (ctx: HttpContext): FastifyPluginAsync => async (app)
       const answer = await inferModel(ctx, { model, version }, isCompressed(req)
         ? async (spec, shm) => decode(await decodedBody(req, ctx.config.bodyLimit), spec, shm)
         : (spec, shm) => decode(rawBody(req), spec, shm), { signal: clientGone(reply.raw), place: placeOf(req) });
-      // A model's share of its batch's compute time, for cost accounting (a pipeline has none).
-      const computeUs = answer.computeMs === undefined ? undefined : Math.round(answer.computeMs * 1000);
-      const encoded = encodeInferResponse(
-        {
-          model_name: answer.modelName, model_version: answer.modelVersion, ...(answer.id !== undefined ? { id: answer.id } : {}),
-          ...(computeUs !== undefined ? { parameters: { compute_time_us: computeUs } } : {}),
-        },
-        answer.outputs,
-      );
-      if (computeUs !== undefined) reply.header(COMPUTE_TIME_HEADER, String(computeUs));
-      if (encoded.headerLength !== undefined) reply.header('Inference-Header-Content-Length', String(encoded.headerLength));
-      return reply.type(encoded.contentType).send(encoded.body);
+      return sendInferReply(reply, answer);
     });
   }
 };
