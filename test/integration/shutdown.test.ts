@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { Agent as UndiciAgent, request } from 'undici';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchOcrModels } from '../../scripts/fetch-models.mjs';
 import { makeRepository } from '../helpers/agent.js';
 import { renderText } from '../preprocess/helpers.js';
@@ -32,10 +32,18 @@ interface Served {
   exited: Promise<number | null>;
 }
 
+/** Agents started by a test; one a failed test left running is killed after it (afterEach). */
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  running.clear();
+});
+
 async function serve(args: string[], stdout: 'pipe' | 'unread' = 'pipe'): Promise<Served> {
   const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {

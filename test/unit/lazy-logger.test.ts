@@ -22,7 +22,7 @@ async function server(level: string) {
   app.get('/info', async (req) => {
     req.log.info({ apiToken: 'secret', n: 1 }, 'info line');
     req.log.debug('debug line');
-    return { level: req.log.level, debug: req.log.isLevelEnabled('debug') };
+    return { level: req.log.level, debug: (req.log as unknown as { isLevelEnabled(l: string): boolean }).isLevelEnabled('debug') };
   });
   app.get('/child', async (req) => {
     req.log.child({ extra: 'x' }).warn('from a grandchild');
