@@ -17,11 +17,12 @@
 // Targets (pass/fail lines): overhead ≤ 300 µs p50, throughput ratio ≥ 0.8, N=1000 nodes under
 // 25% of one core. Everything shares this machine's cores: the load average is printed with
 // the figures. Results: bench/results/fleet-scale-<date>.json.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startFleetAgent } from './lib/fleet-agent.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOKEN = 'fleet-scale-admin-token';
@@ -210,20 +211,7 @@ console.log(`dashboard update latency: p50 ${dashboard.p50Ms.toFixed(0)} ms, max
 sse.body.destroy();
 
 // Routing overhead with a real agent -----------------------------------------------------------
-const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
-const repo = mkdtempSync(path.join(os.tmpdir(), 'fleet-scale-repo-'));
-await generateIdentityModels(repo);
-const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
-  '--coordinator-url', agentsUrl, '--coordinator-token', TOKEN, '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'fleet-scale-agent-')), '--log-level', 'info'],
-{ stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-const agentUrl = await new Promise((resolve) => {
-  let buf = '';
-  agent.stdout.on('data', (d) => {
-    buf += d;
-    const m = /"url":"(http:[^"]+)","models"/.exec(buf);
-    if (m) resolve(m[1]);
-  });
-});
+const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'fleet-scale' });
 for (let t = 0; t < 300 && (await ask('count')).withModel < 1; t++) await sleep(100);
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });

@@ -11,12 +11,13 @@
 // The 2-core arithmetic: at c=32 every request through the gateway costs client + coordinator +
 // agent CPU, direct costs client + agent, so on C cores the best ratio is
 // (client_direct + agent) / (client_gw + coordinator + agent) when CPU is the bottleneck.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
+import { startFleetAgent } from './lib/fleet-agent.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TOKEN = 'bench-admin-token';
@@ -58,20 +59,7 @@ const ask = (m) => new Promise((r) => {
 });
 const { url, agentsUrl } = await first;
 
-const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
-const repo = mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-repo-'));
-await generateIdentityModels(repo);
-const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
-  '--coordinator-url', agentsUrl, '--coordinator-token', TOKEN, '--state-dir', mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-agent-')), '--log-level', 'info'],
-{ stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-const agentUrl = await new Promise((resolve) => {
-  let buf = '';
-  agent.stdout.on('data', (d) => {
-    buf += d;
-    const m = /"url":"(http:[^"]+)"/.exec(buf);
-    if (m) resolve(m[1]);
-  });
-});
+const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'gw-cpu' });
 for (let t = 0; t < 300 && !(await ask('ready')).ready; t++) await sleep(100);
 
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts clock ticks of 10 ms

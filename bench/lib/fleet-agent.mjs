@@ -1,0 +1,26 @@
+// One real agent for the fleet benches (fleet-scale.mjs, gateway-cpu.mjs): a CLI process serving
+// identity_fp32 on CPU, registered to the coordinator at `agentsUrl`; resolves once it listens,
+// with its own URL (the direct-to-node reference) and the child process (kill it at the end).
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export async function startFleetAgent(ROOT, { agentsUrl, token, prefix }) {
+  const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
+  const repo = mkdtempSync(path.join(os.tmpdir(), `${prefix}-repo-`));
+  await generateIdentityModels(repo);
+  const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
+    '--coordinator-url', agentsUrl, '--coordinator-token', token, '--state-dir', mkdtempSync(path.join(os.tmpdir(), `${prefix}-agent-`)), '--log-level', 'info'],
+  { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+  const agentUrl = await new Promise((resolve) => {
+    let buf = '';
+    agent.stdout.on('data', (d) => {
+      buf += d;
+      const m = /"url":"(http:[^"]+)","models"/.exec(buf);
+      if (m) resolve(m[1]);
+    });
+  });
+  return { agent, agentUrl };
+}
