@@ -18,11 +18,11 @@
 // 25% of one core. Everything shares this machine's cores: the load average is printed with
 // the figures. Results: bench/results/fleet-scale-<date>.json.
 import { fork } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startFleetAgent } from './lib/fleet-agent.mjs';
+import { fileURLToPath } from 'node:url';
+import { startBenchCoordinator, startFleetAgent } from './lib/fleet-agent.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOKEN = 'fleet-scale-admin-token';
@@ -36,13 +36,7 @@ const QUICK = process.argv.includes('--quick');
 // ---- child: the coordinator ---------------------------------------------------------------
 
 if (process.argv.includes('--child')) {
-  process.env.ORT_DISABLE_TELEMETRY = '1';
-  const { startCoordinator } = await import(pathToFileURL(path.join(ROOT, 'dist/src/coordinator/server.js')).href);
-  const { createLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/util/logger.js')).href);
-  const c = await startCoordinator({
-    port: 0, token: TOKEN, logger: createLogger('silent'), stateDir: mkdtempSync(path.join(os.tmpdir(), 'fleet-scale-state-')),
-    gateway: { clientTokens: { bench: CLIENT } }, heartbeatTimeoutMs: 20_000,
-  });
+  const c = await startBenchCoordinator(ROOT, { token: TOKEN, clientToken: CLIENT, prefix: 'fleet-scale' });
   process.on('message', (m) => {
     if (m === 'stats') {
       globalThis.gc?.();

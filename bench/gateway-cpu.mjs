@@ -12,12 +12,12 @@
 // agent CPU, direct costs client + agent, so on C cores the best ratio is
 // (client_direct + agent) / (client_gw + coordinator + agent) when CPU is the bottleneck.
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { startFleetAgent } from './lib/fleet-agent.mjs';
+import { startBenchCoordinator, startFleetAgent } from './lib/fleet-agent.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TOKEN = 'bench-admin-token';
@@ -28,13 +28,7 @@ const arg = (name, dflt) => {
 };
 
 if (process.argv.includes('--child')) {
-  process.env.ORT_DISABLE_TELEMETRY = '1';
-  const { startCoordinator } = await import(pathToFileURL(path.join(ROOT, 'dist/src/coordinator/server.js')).href);
-  const { createLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/util/logger.js')).href);
-  const c = await startCoordinator({
-    port: 0, token: TOKEN, logger: createLogger('silent'), stateDir: mkdtempSync(path.join(os.tmpdir(), 'gw-cpu-state-')),
-    gateway: { clientTokens: { bench: CLIENT } }, heartbeatTimeoutMs: 20_000,
-  });
+  const c = await startBenchCoordinator(ROOT, { token: TOKEN, clientToken: CLIENT, prefix: 'gw-cpu' });
   process.on('message', (m) => {
     if (m === 'cpu') process.send({ cpu: process.cpuUsage() });
     else if (m === 'ready') process.send({ ready: c.nodes().some((n) => n.models.some((x) => x.name === 'identity_fp32' && x.state === 'READY')) });

@@ -1,4 +1,4 @@
-// One real agent for the fleet benches (fleet-scale.mjs, gateway-cpu.mjs): a CLI process serving
+// The coordinator and one real agent for the fleet benches (fleet-scale.mjs, gateway-cpu.mjs): a CLI process serving
 // identity_fp32 on CPU, registered to the coordinator at `agentsUrl`; resolves once it listens,
 // with its own URL (the direct-to-node reference) and the child process (kill it at the end).
 import { spawn } from 'node:child_process';
@@ -23,4 +23,18 @@ export async function startFleetAgent(ROOT, { agentsUrl, token, prefix }) {
     });
   });
   return { agent, agentUrl };
+}
+
+/**
+ * The coordinator of the fleet benches, in their `--child` process: silent logs, its own state
+ * directory, one client token for the gateway, heartbeats allowed 20 s of silence.
+ */
+export async function startBenchCoordinator(ROOT, { token, clientToken, prefix }) {
+  process.env.ORT_DISABLE_TELEMETRY = '1';
+  const { startCoordinator } = await import(pathToFileURL(path.join(ROOT, 'dist/src/coordinator/server.js')).href);
+  const { createLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/util/logger.js')).href);
+  return startCoordinator({
+    port: 0, token, logger: createLogger('silent'), stateDir: mkdtempSync(path.join(os.tmpdir(), `${prefix}-state-`)),
+    gateway: { clientTokens: { bench: clientToken } }, heartbeatTimeoutMs: 20_000,
+  });
 }
