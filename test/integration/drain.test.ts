@@ -3,14 +3,13 @@
  * 503 + Retry-After, everything accepted completes; after the grace period, what is still
  * queued fails with a clear error. Also through SIGTERM on the real CLI.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getJson, makeRepository, postJson, startAgent } from '../helpers/agent.js';
+import { spawnCliAgent } from '../helpers/cli-agent.js';
 
 let repo: string;
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 const request = (i: number) => ({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [i, i + 1, i + 2, i + 3] }] });
 
 function addModel(name: string, delayUs: number) {
@@ -84,27 +83,14 @@ describe('drain and graceful shutdown', () => {
   });
 
   it('SIGTERM on the CLI drains under load: no accepted request is lost', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'slowish'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(out)), 15_000);
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-    });
+    const { child, url, out, exited } = await spawnCliAgent(['--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'slowish'], 15_000);
     await waitFor(async () => (await getJson(`${url}/v2/models/slowish/ready`)).status === 200, 'the model');
     const accepted = Array.from({ length: 20 }, (_, i) => postJson(`${url}/v2/models/slowish/infer`, request(i)));
     await waitFor(async () => (await queueDepth(url, 'slowish')) === 20, 'the requests to queue');
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     child.kill('SIGTERM');
     const results = await Promise.all(accepted);
     results.forEach((r, i) => expect(r.json.outputs[0].data).toEqual([i, i + 1, i + 2, i + 3]));
     expect(await exited).toBe(0);
-    expect(out).toMatch(/"msg":"stopped"/);
+    expect(out()).toMatch(/"msg":"stopped"/);
   });
 });

@@ -6,15 +6,14 @@
  * is told why. In process (agent.drain(), then uncordon) and through SIGTERM on the real CLI
  * (exit status 0).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSequenceModels } from '../../scripts/sequence-models.mjs';
 import { getJson, postJson, startAgent } from '../helpers/agent.js';
+import { spawnCliAgent } from '../helpers/cli-agent.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 const M = 'sequence_accumulator';
 const ACTIVE = [11, 12, 13, 14];
 const IDLE = 99; // started, never sent more: no batch ever holds every live sequence, so chunks wait
@@ -103,24 +102,8 @@ describe('draining with live sequences', () => {
   });
 
   it('SIGTERM on the CLI with live sequences: queued chunks finish, new requests get 503, the sequences end, exit status 0', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', M], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
-    });
-    let out = '';
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { child, url, out, exited } = await spawnCliAgent(['--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', M]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(out)), 20_000);
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-          if (m) {
-            clearTimeout(t);
-            resolve(m[1]!);
-          }
-        });
-      });
       await waitFor(async () => (await getJson(`${url}/v2/models/${M}/ready`)).status === 200, 'the model');
       const replies = await startAndQueue(url);
       child.kill('SIGTERM');
@@ -130,8 +113,8 @@ describe('draining with live sequences', () => {
       expect(next.json.error).toMatch(/the node is not taking new requests \(shutting down\)/);
       await expectRunningSums(replies);
       expect(await exited).toBe(0);
-      expect(out).toMatch(/"sequences":5,"msg":"drain ended the live sequences"/);
-      expect(out).toMatch(/"msg":"stopped"/);
+      expect(out()).toMatch(/"sequences":5,"msg":"drain ended the live sequences"/);
+      expect(out()).toMatch(/"msg":"stopped"/);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
