@@ -13,35 +13,55 @@ export type GatewayBody =
   /** Too large to keep: may be sent once. */
   | { readonly kind: 'stream'; readonly stream: Readable };
 
-/** Read up to `limit` bytes of `source`; the rest (if any) stays in the stream. */
-export async function readBody(source: Readable, limit: number, maxBytes: number): Promise<GatewayBody> {
+/**
+ * Read up to `limit` bytes of `source` and call `done` once: with the whole body, or (past
+ * `limit`) with a stream of what was read followed by the rest of `source`, or with an error
+ * (BodyTooLarge past `maxBytes`; the stream's error or an early close otherwise). Event-driven
+ * on purpose: it runs for every gateway request, and an async iterator costs a promise per
+ * chunk where a small body arrives in one 'data' event.
+ */
+export function readBody(source: Readable, limit: number, maxBytes: number, done: (err: Error | null, body?: GatewayBody) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
-  const iterator = source[Symbol.asyncIterator]();
-  for (;;) {
-    const next = (await iterator.next()) as IteratorResult<Buffer>;
-    if (next.done) break;
-    chunks.push(next.value);
-    size += next.value.length;
-    if (size > maxBytes) throw new BodyTooLarge(maxBytes);
-    if (size > limit) {
-      // Too large to keep for a retry: stream the prefix, then the rest, counting the limit.
-      const rest = (async function* () {
-        yield* chunks;
-        let total = size;
-        for (;;) {
-          const n = (await iterator.next()) as IteratorResult<Buffer>;
-          if (n.done) return;
-          total += n.value.length;
-          if (total > maxBytes) throw new BodyTooLarge(maxBytes);
-          yield n.value;
-        }
-      })();
-      return { kind: 'stream', stream: Readable.from(rest, { objectMode: false }) };
+  let settled = false;
+  const finish = (err: Error | null, body?: GatewayBody) => {
+    if (settled) return;
+    settled = true;
+    source.off('data', onData);
+    source.off('end', onEnd);
+    source.off('error', onError);
+    source.off('close', onClose);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > maxBytes) {
+      finish(new BodyTooLarge(maxBytes));
+      source.resume(); // drain what the client still sends; the answer is a 413
+    } else if (size > limit) {
+      source.pause();
+      finish(null, { kind: 'stream', stream: Readable.from(prefixThenRest(chunks, size, source, maxBytes), { objectMode: false }) });
     }
+  };
+  const onEnd = () => finish(null, size === 0 ? { kind: 'none' } : { kind: 'buffered', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+  const onError = (err: Error) => finish(err);
+  const onClose = () => finish(new Error('the request body ended early (the client went away)'));
+  source.on('data', onData);
+  source.once('end', onEnd);
+  source.once('error', onError);
+  source.once('close', onClose);
+}
+
+/** The chunks already read, then the rest of `source`, still counting against `maxBytes`. */
+async function* prefixThenRest(prefix: Buffer[], read: number, source: Readable, maxBytes: number): AsyncGenerator<Buffer> {
+  yield* prefix;
+  let total = read;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBytes) throw new BodyTooLarge(maxBytes);
+    yield chunk;
   }
-  if (size === 0) return { kind: 'none' };
-  return { kind: 'buffered', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
 }
 
 export class BodyTooLarge extends Error {

@@ -8,6 +8,8 @@ import { ID_PATTERN } from '../protocol.js';
 
 export class ClientTokens {
   private readonly byDigest = new Map<string, string>();
+  /** Authorization headers seen to match, → client name. */
+  private readonly validHeaders = new Map<string, string>();
 
   /** `tokens`: name → token. Names follow the id pattern; tokens have at least 8 characters. */
   constructor(tokens: Readonly<Record<string, string>>, adminToken: string) {
@@ -25,12 +27,26 @@ export class ClientTokens {
     return this.byDigest.size;
   }
 
-  /** The client's name for an `Authorization: Bearer <token>` header, or undefined. */
+  /**
+   * The client's name for an `Authorization: Bearer <token>` header, or undefined. Headers that
+   * matched are remembered (at most VALID_HEADERS_KEPT), so a client's next request skips the
+   * digest; a header that does not match is never remembered and always goes through it.
+   */
   identify(header: string | undefined): string | undefined {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    return m ? this.byDigest.get(sha256(m[1]!)) : undefined;
+    if (header === undefined) return undefined;
+    const known = this.validHeaders.get(header);
+    if (known !== undefined) return known;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const name = m ? this.byDigest.get(sha256(m[1]!)) : undefined;
+    if (name !== undefined) {
+      if (this.validHeaders.size >= VALID_HEADERS_KEPT) this.validHeaders.clear();
+      this.validHeaders.set(header, name);
+    }
+    return name;
   }
 }
+
+const VALID_HEADERS_KEPT = 1024;
 
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
