@@ -210,6 +210,9 @@ for (let t = 0; t < 300 && (await ask('count')).withModel < 1; t++) await sleep(
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });
 const gateway = new Pool(url, { connections: 64 });
+// The floor: the same requests through the least a fastify + undici proxy does (lib/reference-proxy.mjs).
+const referenceChild = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const reference = new Pool((await new Promise((r) => referenceChild.once('message', r))).url, { connections: 64 });
 const headers = { 'content-type': 'application/json' };
 const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
 async function one(pool, h) {
@@ -222,15 +225,18 @@ async function one(pool, h) {
 for (let k = 0; k < 300; k++) {
   await one(direct, headers);
   await one(gateway, gwHeaders);
+  await one(reference, headers);
 }
-const lat = { direct: [], gateway: [] };
+const lat = { direct: [], gateway: [], reference: [] };
 for (let block = 0; block < REQUESTS / 100; block++) {
   for (let k = 0; k < 100; k++) lat.direct.push(await one(direct, headers));
   for (let k = 0; k < 100; k++) lat.gateway.push(await one(gateway, gwHeaders));
+  for (let k = 0; k < 100; k++) lat.reference.push(await one(reference, headers));
 }
-const c1 = { directP50Us: pct(lat.direct, 0.5) * 1000, gatewayP50Us: pct(lat.gateway, 0.5) * 1000, loadAverage: load() };
+const c1 = { directP50Us: pct(lat.direct, 0.5) * 1000, gatewayP50Us: pct(lat.gateway, 0.5) * 1000, referenceP50Us: pct(lat.reference, 0.5) * 1000, loadAverage: load() };
 c1.overheadUs = c1.gatewayP50Us - c1.directP50Us;
-console.log(`c=1: direct p50 ${c1.directP50Us.toFixed(0)} µs, gateway p50 ${c1.gatewayP50Us.toFixed(0)} µs → routing overhead ${c1.overheadUs.toFixed(0)} µs (${N} other nodes listed); load ${c1.loadAverage}`);
+c1.referenceOverheadUs = c1.referenceP50Us - c1.directP50Us;
+console.log(`c=1: direct p50 ${c1.directP50Us.toFixed(0)} µs, gateway p50 ${c1.gatewayP50Us.toFixed(0)} µs → routing overhead ${c1.overheadUs.toFixed(0)} µs (${N} other nodes listed); reference proxy p50 ${c1.referenceP50Us.toFixed(0)} µs → ${c1.referenceOverheadUs.toFixed(0)} µs; load ${c1.loadAverage}`);
 
 async function closed(pool, h, seconds) {
   let done = 0;
@@ -244,14 +250,16 @@ async function closed(pool, h, seconds) {
   return done / seconds;
 }
 const secs = QUICK ? 2 : 5;
-const tput = { direct: 0, gateway: 0 };
+const tput = { direct: 0, gateway: 0, reference: 0 };
 for (let round = 0; round < 2; round++) {
   tput.direct += await closed(direct, headers, secs);
   tput.gateway += await closed(gateway, gwHeaders, secs);
+  tput.reference += await closed(reference, headers, secs);
 }
-const c32 = { directRps: tput.direct / 2, gatewayRps: tput.gateway / 2, loadAverage: load() };
+const c32 = { directRps: tput.direct / 2, gatewayRps: tput.gateway / 2, referenceRps: tput.reference / 2, loadAverage: load() };
 c32.ratio = c32.gatewayRps / c32.directRps;
-console.log(`c=32: direct ${c32.directRps.toFixed(0)} req/s, gateway ${c32.gatewayRps.toFixed(0)} req/s → ratio ${c32.ratio.toFixed(2)}; load ${c32.loadAverage}`);
+c32.referenceRatio = c32.referenceRps / c32.directRps;
+console.log(`c=32: direct ${c32.directRps.toFixed(0)} req/s, gateway ${c32.gatewayRps.toFixed(0)} req/s → ratio ${c32.ratio.toFixed(2)}; reference proxy ${c32.referenceRps.toFixed(0)} req/s → ${c32.referenceRatio.toFixed(2)}; load ${c32.loadAverage}`);
 
 // Verdicts -------------------------------------------------------------------------------------
 const verdicts = [
@@ -260,6 +268,8 @@ const verdicts = [
   [`${N} nodes under 25% of one core`, cpu.coreFraction < 0.25, `${(cpu.coreFraction * 100).toFixed(2)}%`],
 ];
 for (const [what, ok, value] of verdicts) console.log(`${ok ? 'PASS' : 'FAIL'} ${what}: ${value}`);
+// Not targets: how far the gateway is from the floor any fastify + undici proxy has here.
+console.log(`(reference proxy on this machine: overhead ${c1.referenceOverheadUs.toFixed(0)} µs at c=1, ratio ${c32.referenceRatio.toFixed(2)} at c=32; the gateway's extra over it: ${(c1.overheadUs - c1.referenceOverheadUs).toFixed(0)} µs, ${(c32.ratio / c32.referenceRatio).toFixed(2)} of its throughput)`);
 
 const results = { date: new Date().toISOString(), nodes: N, windowS: WINDOW_S, cores: os.cpus().length, shared: true, memoryPerNode: memPerNode, cpu, cpuWithDashboard: cpuDash, command, dashboard, routing: { c1, c32 }, verdicts: verdicts.map(([what, ok, value]) => ({ what, ok, value })) };
 if (!QUICK) {
@@ -276,6 +286,8 @@ for (const a of agents) {
 agent.kill('SIGTERM');
 await direct.close();
 await gateway.close();
+await reference.close();
+referenceChild.send('close');
 await admin.close();
 const childExit = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
 child.send('close');

@@ -8,6 +8,9 @@
 //   node bench/gateway-cpu.mjs [--requests=3000] [--profile-dir=DIR]
 //   (--profile-dir: the coordinator runs under --cpu-prof and writes its profile there)
 //
+// A third row, "reference", is the same requests through bench/lib/reference-proxy.mjs (the
+// least a fastify + undici proxy does, no routing or accounting): the floor a Node proxy costs here.
+//
 // The 2-core arithmetic: at c=32 every request through the gateway costs client + coordinator +
 // agent CPU, direct costs client + agent, so on C cores the best ratio is
 // (client_direct + agent) / (client_gw + coordinator + agent) when CPU is the bottleneck.
@@ -72,9 +75,17 @@ const clientCpuUs = () => {
   return c.user + c.system;
 };
 
+const reference = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const referenceUrl = (await new Promise((r) => reference.once('message', r))).url;
+const referenceCpuUs = () => {
+  const f = readFileSync(`/proc/${reference.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * (1e6 / TICK);
+};
+
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });
 const gateway = new Pool(url, { connections: 64 });
+const viaReference = new Pool(referenceUrl, { connections: 64 });
 const headers = { 'content-type': 'application/json' };
 const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
 async function one(pool, h) {
@@ -88,18 +99,21 @@ async function run(pool, h, concurrency, n) {
     while (left-- > 0) await one(pool, h);
   }));
 }
+/** The proxy's CPU: the coordinator's for the gateway, the reference proxy's for 'reference'. */
+const proxyCpuUs = async (name) => (name === 'reference' ? referenceCpuUs() : await coordCpuUs());
 async function measure(name, pool, h, concurrency) {
   await run(pool, h, concurrency, 300); // warm
-  const [c0, a0, k0, t0] = [clientCpuUs(), agentCpuUs(), await coordCpuUs(), performance.now()];
+  const [c0, a0, k0, t0] = [clientCpuUs(), agentCpuUs(), await proxyCpuUs(name), performance.now()];
   const s0 = coordSystemUs;
   await run(pool, h, concurrency, REQUESTS);
-  const [c1, a1, k1, t1] = [clientCpuUs(), agentCpuUs(), await coordCpuUs(), performance.now()];
-  const coordinatorSystemUs = Math.round((coordSystemUs - s0) / REQUESTS);
+  const [c1, a1, k1, t1] = [clientCpuUs(), agentCpuUs(), await proxyCpuUs(name), performance.now()];
+  const coordinatorSystemUs = name === 'reference' ? undefined : Math.round((coordSystemUs - s0) / REQUESTS);
   const r = {
     name, concurrency, requests: REQUESTS, rps: Math.round(REQUESTS / ((t1 - t0) / 1000)),
     clientUs: Math.round((c1 - c0) / REQUESTS), coordinatorUs: Math.round((k1 - k0) / REQUESTS), agentUs: Math.round((a1 - a0) / REQUESTS), coordinatorSystemUs,
   };
-  console.log(`${name.padEnd(8)} c=${String(concurrency).padEnd(2)} ${String(r.rps).padStart(5)} req/s   CPU per request: client ${r.clientUs} µs, coordinator ${r.coordinatorUs} µs (${r.coordinatorSystemUs} system), agent ${r.agentUs} µs`);
+  const proxy = name === 'reference' ? `reference proxy ${r.coordinatorUs} µs` : `coordinator ${r.coordinatorUs} µs (${r.coordinatorSystemUs} system)`;
+  console.log(`${name.padEnd(9)} c=${String(concurrency).padEnd(2)} ${String(r.rps).padStart(5)} req/s   CPU per request: client ${r.clientUs} µs, ${proxy}, agent ${r.agentUs} µs`);
   return r;
 }
 console.log(`load before: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
@@ -108,16 +122,20 @@ const levels = ONLY ? [Number(ONLY)] : [1, 32];
 for (const c of levels) {
   results.push(await measure('direct', direct, headers, c));
   results.push(await measure('gateway', gateway, gwHeaders, c));
+  results.push(await measure('reference', viaReference, headers, c));
 }
 console.log(`load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 for (const c of levels) {
   const d = results.find((r) => r.name === 'direct' && r.concurrency === c);
   const g = results.find((r) => r.name === 'gateway' && r.concurrency === c);
   const bound = (d.clientUs + d.agentUs) / (g.clientUs + g.coordinatorUs + g.agentUs);
-  console.log(`c=${c}: CPU-bound best gateway/direct ratio on a machine where all three share the cores = ${bound.toFixed(2)} (measured ${(g.rps / d.rps).toFixed(2)})`);
+  const ref = results.find((r) => r.name === 'reference' && r.concurrency === c);
+  console.log(`c=${c}: CPU-bound best gateway/direct ratio on a machine where all three share the cores = ${bound.toFixed(2)} (measured ${(g.rps / d.rps).toFixed(2)}); the reference proxy: ${(ref.rps / d.rps).toFixed(2)}, its CPU per request ${ref.coordinatorUs} µs against the gateway's ${g.coordinatorUs} µs (${(g.coordinatorUs / ref.coordinatorUs).toFixed(2)}×)`);
 }
 console.log(JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().length, load: os.loadavg(), results }));
 await direct.close();
 await gateway.close();
+await viaReference.close();
+reference.send('close');
 agent.kill('SIGTERM');
 await ask('close').catch(() => undefined);
