@@ -62,6 +62,20 @@ describe('gateway request bodies', () => {
     expect((await infer(wideBody(1))).status).toBe(200);
   });
 
+  it('answers 413 for a chunked body (no length stated) that passes the maximum while it streams', async () => {
+    const bytes = Buffer.from(JSON.stringify(wideBody(30000)));
+    // 3,000-byte chunks: past the retry buffer at the first (so it streams to the node), past
+    // the maximum only later, while the node is already reading it.
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 3000) }, (_, i) => bytes.subarray(i * 3000, (i + 1) * 3000));
+    const res = await fetch(`${coordinator.url}/v2/models/identity_var/infer`, {
+      method: 'POST', headers: { authorization: `Bearer ${CLIENT}`, 'content-type': 'application/json' }, duplex: 'half',
+      body: new ReadableStream({ pull(c) { const next = chunks.shift(); if (next) c.enqueue(next); else c.close(); } }),
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await res.json() as { error: string }).error).toContain(`limit of ${MAX_BODY} bytes`);
+    expect((await infer(wideBody(2))).status).toBe(200);
+  });
+
   it('a client that leaves mid-body costs nothing: the next request is answered', async () => {
     const { port } = new URL(coordinator.url);
     const socket = net.connect(Number(port), '127.0.0.1');

@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
-import type { GatewayBody } from './body.js';
+import { BodyTooLarge, type GatewayBody } from './body.js';
 import type { AttemptOutcome } from './policy.js';
 
 /** Headers never forwarded to a node: hop-by-hop ones, and the client's own credentials. */
@@ -62,6 +62,8 @@ export async function forward(dispatcher: Dispatcher, baseUrl: string, req: Forw
     const e = err as { code?: string; message?: string; cause?: { code?: string } };
     const code = e.code ?? e.cause?.code;
     const elapsedMs = now() - started;
+    const tooLarge = err instanceof BodyTooLarge ? err : (err as { cause?: unknown }).cause instanceof BodyTooLarge ? (err as { cause: BodyTooLarge }).cause : undefined;
+    if (tooLarge) return { outcome: { kind: 'body_too_large' }, error: tooLarge.message, elapsedMs };
     if (code && TIMEOUT_CODES.has(code)) return { outcome: { kind: 'timeout' }, error: 'the node did not answer within the deadline', elapsedMs };
     return { outcome: { kind: 'connection_error', ...(code ? { code } : {}) }, error: code ?? e.message ?? 'connection failed', elapsedMs };
   }

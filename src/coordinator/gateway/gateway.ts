@@ -224,6 +224,10 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
         continue;
       }
       end();
+      if (a.outcome.kind === 'body_too_large') {
+        done(413, target.nodeId, attempts);
+        return fail(reply, 413, a.error);
+      }
       lastError = `node ${target.nodeId}: ${a.error}`;
       if (verdictOf === 'deadline') {
         done(504, target.nodeId, attempts);

@@ -41,11 +41,13 @@ export function pickTwoChoices<C extends Candidate>(candidates: readonly C[], rn
 export type AttemptOutcome =
   | { readonly kind: 'response'; readonly status: number }
   | { readonly kind: 'connection_error'; readonly code?: string }
-  | { readonly kind: 'timeout' };
+  | { readonly kind: 'timeout' }
+  /** The client's streamed body passed the gateway's maximum while it was being sent: the client's fault. */
+  | { readonly kind: 'body_too_large' };
 
 /**
  * - `final`: answer the client with this (2xx, 3xx, every 4xx: the request itself is wrong or
- *   refused, another node would say the same).
+ *   refused, another node would say the same; a body past the gateway's maximum).
  * - `retry`: the node failed before answering (connection refused/reset, 503 draining or
  *   unavailable, any other 5xx): another node may succeed.
  * - `deadline`: the deadline passed; no time is left for another node.
@@ -55,6 +57,8 @@ export function classifyAttempt(outcome: AttemptOutcome): 'final' | 'retry' | 'd
   switch (outcome.kind) {
     case 'timeout':
       return 'deadline';
+    case 'body_too_large':
+      return 'final';
     case 'connection_error':
       return 'retry';
     case 'response':
