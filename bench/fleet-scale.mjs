@@ -43,7 +43,7 @@ if (process.argv.includes('--child')) {
       process.send({ cpu: process.cpuUsage(), mem: process.memoryUsage(), wall: performance.now() });
     } else if (m === 'count') {
       const nodes = c.nodes();
-      process.send({ count: nodes.filter((n) => n.state === 'Ready').length, withModel: nodes.filter((n) => n.models.some((x) => x.name === 'identity_fp32' && x.state === 'READY')).length });
+      process.send({ count: nodes.filter((n) => n.state === 'Ready').length, withModel: nodes.filter((n) => ['identity_fp32', 'mlp_heavy'].every((name) => n.models.some((x) => x.name === name && x.state === 'READY'))).length });
     } else if (m === 'close') {
       void c.close().then(() => process.exit(0));
     }
@@ -205,8 +205,8 @@ console.log(`dashboard update latency: p50 ${dashboard.p50Ms.toFixed(0)} ms, max
 sse.body.destroy();
 
 // Routing overhead with a real agent -----------------------------------------------------------
-const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'fleet-scale' });
-for (let t = 0; t < 300 && (await ask('count')).withModel < 1; t++) await sleep(100);
+const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'fleet-scale', computeModel: true });
+for (let t = 0; t < 600 && (await ask('count')).withModel < 1; t++) await sleep(100);
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });
 const gateway = new Pool(url, { connections: 64 });
@@ -215,9 +215,9 @@ const referenceChild = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [a
 const reference = new Pool((await new Promise((r) => referenceChild.once('message', r))).url, { connections: 64 });
 const headers = { 'content-type': 'application/json' };
 const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
-async function one(pool, h) {
+async function one(pool, h, model = 'identity_fp32', payload = body) {
   const t0 = performance.now();
-  const r = await pool.request({ method: 'POST', path: '/v2/models/identity_fp32/infer', headers: h, body });
+  const r = await pool.request({ method: 'POST', path: `/v2/models/${model}/infer`, headers: h, body: payload });
   await r.body.text();
   if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
   return performance.now() - t0;
@@ -238,12 +238,12 @@ c1.overheadUs = c1.gatewayP50Us - c1.directP50Us;
 c1.referenceOverheadUs = c1.referenceP50Us - c1.directP50Us;
 console.log(`c=1: direct p50 ${c1.directP50Us.toFixed(0)} µs, gateway p50 ${c1.gatewayP50Us.toFixed(0)} µs → routing overhead ${c1.overheadUs.toFixed(0)} µs (${N} other nodes listed); reference proxy p50 ${c1.referenceP50Us.toFixed(0)} µs → ${c1.referenceOverheadUs.toFixed(0)} µs; load ${c1.loadAverage}`);
 
-async function closed(pool, h, seconds) {
+async function closed(pool, h, seconds, model, payload) {
   let done = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (performance.now() < end) {
-      await one(pool, h);
+      await one(pool, h, model, payload);
       done++;
     }
   }));
@@ -261,6 +261,19 @@ c32.ratio = c32.gatewayRps / c32.directRps;
 c32.referenceRatio = c32.referenceRps / c32.directRps;
 console.log(`c=32: direct ${c32.directRps.toFixed(0)} req/s, gateway ${c32.gatewayRps.toFixed(0)} req/s → ratio ${c32.ratio.toFixed(2)}; reference proxy ${c32.referenceRps.toFixed(0)} req/s → ${c32.referenceRatio.toFixed(2)}; load ${c32.loadAverage}`);
 
+// The same c=32 ratio for a model that computes (mlp_heavy, about 2 ms a request at batch 1,
+// batched): not a target, it shows how the gateway's fixed cost per request weighs against work.
+const heavyBody = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1024], datatype: 'FP32', data: Array.from({ length: 1024 }, (_, i) => (i % 13) / 13) }] });
+await closed(direct, headers, 1, 'mlp_heavy', heavyBody); // warm
+const heavy = { direct: 0, gateway: 0 };
+for (let round = 0; round < 2; round++) {
+  heavy.direct += await closed(direct, headers, secs, 'mlp_heavy', heavyBody);
+  heavy.gateway += await closed(gateway, gwHeaders, secs, 'mlp_heavy', heavyBody);
+}
+const c32Compute = { model: 'mlp_heavy', directRps: heavy.direct / 2, gatewayRps: heavy.gateway / 2, loadAverage: load() };
+c32Compute.ratio = c32Compute.gatewayRps / c32Compute.directRps;
+console.log(`c=32, mlp_heavy: direct ${c32Compute.directRps.toFixed(0)} req/s, gateway ${c32Compute.gatewayRps.toFixed(0)} req/s → ratio ${c32Compute.ratio.toFixed(2)}; load ${c32Compute.loadAverage}`);
+
 // Verdicts -------------------------------------------------------------------------------------
 const verdicts = [
   [`routing overhead p50 ≤ 300 µs`, c1.overheadUs <= 300, `${c1.overheadUs.toFixed(0)} µs`],
@@ -271,7 +284,7 @@ for (const [what, ok, value] of verdicts) console.log(`${ok ? 'PASS' : 'FAIL'} $
 // Not targets: how far the gateway is from the floor any fastify + undici proxy has here.
 console.log(`(reference proxy on this machine: overhead ${c1.referenceOverheadUs.toFixed(0)} µs at c=1, ratio ${c32.referenceRatio.toFixed(2)} at c=32; the gateway's extra over it: ${(c1.overheadUs - c1.referenceOverheadUs).toFixed(0)} µs, ${(c32.ratio / c32.referenceRatio).toFixed(2)} of its throughput)`);
 
-const results = { date: new Date().toISOString(), nodes: N, windowS: WINDOW_S, cores: os.cpus().length, shared: true, memoryPerNode: memPerNode, cpu, cpuWithDashboard: cpuDash, command, dashboard, routing: { c1, c32 }, verdicts: verdicts.map(([what, ok, value]) => ({ what, ok, value })) };
+const results = { date: new Date().toISOString(), nodes: N, windowS: WINDOW_S, cores: os.cpus().length, shared: true, memoryPerNode: memPerNode, cpu, cpuWithDashboard: cpuDash, command, dashboard, routing: { c1, c32, c32Compute }, verdicts: verdicts.map(([what, ok, value]) => ({ what, ok, value })) };
 if (!QUICK) {
   mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
   const file = path.join(ROOT, `bench/results/fleet-scale-${results.date.slice(0, 10)}.json`);

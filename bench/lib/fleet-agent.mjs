@@ -2,16 +2,21 @@
 // identity_fp32 on CPU, registered to the coordinator at `agentsUrl`; resolves once it listens,
 // with its own URL (the direct-to-node reference) and the child process (kill it at the end).
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export async function startFleetAgent(ROOT, { agentsUrl, token, prefix }) {
-  const { generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
+/** `computeModel`: also serve mlp_heavy (1024 wide, 20 layers; about 2 ms a request at batch 1 here) with dynamic batching. */
+export async function startFleetAgent(ROOT, { agentsUrl, token, prefix, computeModel = false }) {
+  const { generateComputeModel, generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
   const repo = mkdtempSync(path.join(os.tmpdir(), `${prefix}-repo-`));
   await generateIdentityModels(repo);
-  const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'identity_fp32',
+  if (computeModel) {
+    await generateComputeModel(repo);
+    writeFileSync(path.join(repo, 'mlp_heavy', 'config.pbtxt'), 'name: "mlp_heavy"\nmax_batch_size: 32\ndynamic_batching {\n  max_queue_delay_microseconds: 500\n  default_queue_policy { max_queue_size: 2048 }\n}\ninstance_group [ { count: 1, kind: KIND_CPU } ]\n');
+  }
+  const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', computeModel ? 'identity_fp32,mlp_heavy' : 'identity_fp32',
     '--coordinator-url', agentsUrl, '--coordinator-token', token, '--state-dir', mkdtempSync(path.join(os.tmpdir(), `${prefix}-agent-`)), '--log-level', 'info'],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
   const agentUrl = await new Promise((resolve) => {
