@@ -32,13 +32,11 @@
  *   ping means the peer is dead and the socket is terminated (then reconnect with backoff).
  * - `close()` closes the socket with 1000 and sends nothing more; `destroy()` terminates it.
  */
-import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { messageOf } from '../errors.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { redactPaths } from './command-policy.js';
-import { DEFAULT_BACKOFF } from './link-backoff.js';
 import { closeReason, refusalOf, upgradeStatusOf } from './link-close-policy.js';
 import { CommandRunner } from './link-commands.js';
 import { closeGracefully, keepAlive, openSocket, stopConnTimers, type Connection } from './link-connection.js';
@@ -47,13 +45,8 @@ import { readFrame } from './link-inbound.js';
 import { Outbox } from './link-outbox.js';
 import { Reconnector } from './link-reconnect.js';
 import { ReportFilter, validRegisterMessage } from './link-reports.js';
-import type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeDescription } from './link-types.js';
-import {
-  ID_PATTERN,
-  type AgentEvent,
-  type AgentMessage,
-  type RegisteredMessage,
-} from './protocol.js';
+import { resolveLinkOptions, type CoordinatorLinkOptions, type LinkState, type LinkStatus, type NodeDescription, type ResolvedLinkOptions } from './link-types.js';
+import type { AgentEvent, AgentMessage, RegisteredMessage } from './protocol.js';
 
 export { backoffDelay, DEFAULT_BACKOFF, reconnectDelay, type BackoffSettings } from './link-backoff.js';
 export { DropOldestBuffer } from './drop-oldest-buffer.js';
@@ -62,12 +55,9 @@ export type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeController, Nod
 export class CoordinatorLink {
   readonly nodeId: string;
   readonly sessionId: string;
-  private readonly opts: CoordinatorLinkOptions;
+  private readonly opts: ResolvedLinkOptions;
   private readonly log: Logger;
-  private readonly WS: typeof WebSocket;
   private readonly clock: Clock;
-  private readonly pingIntervalMs: number;
-  private readonly registerTimeoutMs: number;
   private readonly outbox: Outbox;
   private readonly reports: ReportFilter;
   private readonly heartbeats: Heartbeats;
@@ -82,45 +72,24 @@ export class CoordinatorLink {
   private closing: Promise<void> | undefined;
 
   /** Throws (a configuration error, at startup) only for a URL that is not ws:/wss:, an empty token or an invalid node id. */
-  constructor(opts: CoordinatorLinkOptions) {
-    let protocol: string;
-    try {
-      protocol = new URL(opts.url).protocol;
-    } catch {
-      throw new TypeError(`coordinator URL '${opts.url}' is not a URL; expected ws://host:port/agents`);
-    }
-    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`coordinator URL '${opts.url}' must start with ws:// or wss://`);
-    if (!opts.token) throw new TypeError('a coordinator token is required');
-    if (!ID_PATTERN.test(opts.nodeId)) throw new TypeError(`invalid node id '${opts.nodeId}'`);
-    const sessionId = opts.sessionId ?? randomUUID();
-    if (!ID_PATTERN.test(sessionId)) throw new TypeError(`invalid session id '${sessionId}'`);
+  constructor(options: CoordinatorLinkOptions) {
+    const opts = resolveLinkOptions(options);
     this.opts = opts;
     this.nodeId = opts.nodeId;
-    this.sessionId = sessionId;
+    this.sessionId = opts.sessionId;
     this.log = opts.logger.child({ component: 'coordinator-link' });
-    this.WS = opts.WebSocket ?? WebSocket;
-    this.clock = opts.clock ?? systemClock;
-    this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
-    this.registerTimeoutMs = opts.registerTimeoutMs ?? 10_000;
-    this.outbox = new Outbox(this.log, opts.bufferSize ?? 500);
+    this.clock = opts.clock;
+    this.outbox = new Outbox(this.log, opts.bufferSize);
     this.reports = new ReportFilter(this.log);
     const enqueue = (message: AgentMessage) => this.enqueue(message);
     const spawn = (task: () => Promise<void>) => this.spawn(task);
     this.heartbeats = new Heartbeats(
       { controller: opts.controller, log: this.log, clock: this.clock, reports: this.reports, enqueue, spawn, isClosed: () => this.closed },
-      opts.heartbeatIntervalMs ?? 5_000,
+      opts.heartbeatIntervalMs,
     );
     this.commands = new CommandRunner({ controller: opts.controller, log: this.log, clock: this.clock, enqueue, sendHeartbeat: () => this.heartbeats.send() });
-    this.reconnect = new Reconnector({
-      clock: this.clock,
-      rng: opts.rng ?? Math.random,
-      log: this.log,
-      backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
-      refusedRetryMs: opts.refusedRetryMs ?? 60_000,
-      nodeId: this.nodeId,
-      connect: () => this.connect(),
-      guard: (fn) => this.guard(fn),
-    });
+    const { clock, rng, backoff, refusedRetryMs, nodeId } = opts;
+    this.reconnect = new Reconnector({ clock, rng, backoff, refusedRetryMs, nodeId, log: this.log, connect: () => this.connect(), guard: (fn) => this.guard(fn) });
   }
 
   /** Connect and keep connected until close()/destroy(). Idempotent. */
@@ -213,12 +182,8 @@ export class CoordinatorLink {
     this.connectAttempts++;
     let conn: Connection;
     try {
-      conn = openSocket(this.WS, {
-        url: this.opts.url,
-        token: this.opts.token,
-        handshakeTimeoutMs: this.registerTimeoutMs,
-        maxPayloadBytes: this.opts.maxPayloadBytes ?? 1024 * 1024,
-      });
+      const { url, token, registerTimeoutMs, maxPayloadBytes } = this.opts;
+      conn = openSocket(this.opts.WebSocket, { url, token, handshakeTimeoutMs: registerTimeoutMs, maxPayloadBytes });
     } catch (err) {
       this.lastError = messageOf(err);
       this.log.error({ err: this.lastError }, 'cannot create the coordinator WebSocket');
@@ -243,14 +208,14 @@ export class CoordinatorLink {
     keepAlive(conn, {
       clock: this.clock,
       log: this.log,
-      pingIntervalMs: this.pingIntervalMs,
+      pingIntervalMs: this.opts.pingIntervalMs,
       isCurrent: (c) => c === this.conn,
       guard: (fn) => this.guard(fn),
     });
-    conn.cancelRegister = this.clock.setTimer(this.registerTimeoutMs, () =>
+    conn.cancelRegister = this.clock.setTimer(this.opts.registerTimeoutMs, () =>
       this.guard(() => {
         if (conn !== this.conn || conn.registered) return;
-        conn.error = `no 'registered' from the coordinator within ${this.registerTimeoutMs} ms`;
+        conn.error = `no 'registered' from the coordinator within ${this.opts.registerTimeoutMs} ms`;
         conn.ws.terminate();
       }),
     );
