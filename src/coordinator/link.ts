@@ -5,13 +5,15 @@
  *
  * This file is the connection lifecycle (connect, register, dispatch, close, reconnect); each
  * other job has its own file:
- * - link-backoff.ts, link-close-policy.ts: the reconnect and refusal policies (pure);
+ * - link-backoff.ts, link-close-policy.ts: the reconnect and refusal policies (pure), and
+ *   link-reconnect.ts: the retry timer they set;
  * - link-connection.ts: one attempt's socket and its keepalive;
  * - link-inbound.ts: decoding the coordinator's frames, and what a bad frame is answered;
  * - link-outbox.ts: validated sending, and the drop-oldest buffer while disconnected;
  * - link-reports.ts, link-heartbeat.ts: the register and heartbeat messages, and their timer;
  * - link-commands.ts (with command-policy.ts): running commands and answering their results;
- * - link-types.ts: the link's contracts with the agent (options, controller, status).
+ * - link-types.ts: the link's contracts with the agent (options and their defaults, controller,
+ *   status).
  *
  * Contracts:
  * - Nothing here throws into the agent once constructed: every failure (coordinator down, a
