@@ -19,7 +19,10 @@ import { DataType, buildModel, initializer, node, valueInfo } from './onnx-build
  *   written=false means the file already had exactly these bytes.
  */
 
-/** mulberry32: tiny, fast 32-bit seeded PRNG; returns floats in [0, 1). */
+/**
+ * mulberry32: tiny, fast 32-bit seeded PRNG; returns floats in [0, 1). src/sessions/warmup.ts
+ * keeps its own copy (see the reason there): this file runs before the build.
+ */
 export function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {

@@ -1,13 +1,15 @@
 /**
  * The link's contracts with the agent: what the agent describes about its node, what each
- * heartbeat carries, the controller that runs commands, and the link's options and status.
+ * heartbeat carries, the controller that runs commands, and the link's options (with
+ * {@link resolveLinkOptions}, which checks them and applies their defaults) and status.
  */
-import type WebSocket from 'ws';
-import type { Clock } from '../util/clock.js';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Manifest } from '../sources/manifest.js';
-import type { BackoffSettings } from './link-backoff.js';
-import type { Capacity, GpuInfo, ModelInfo, ModelLoad, NodeState, Telemetry } from './protocol.js';
+import { DEFAULT_BACKOFF, type BackoffSettings } from './link-backoff.js';
+import { ID_PATTERN, type Capacity, type GpuInfo, type ModelInfo, type ModelLoad, type NodeState, type Telemetry } from './protocol.js';
 
 /** What `register` says about the node (the link adds ids, versions and the protocol version). */
 export interface NodeDescription {
@@ -111,4 +113,52 @@ export interface CoordinatorLinkOptions {
   readonly rng?: () => number;
   /** Timers and monotonic time; default the system clock. */
   readonly clock?: Clock;
+}
+
+/** The options with every default applied. */
+export interface ResolvedLinkOptions extends CoordinatorLinkOptions {
+  readonly sessionId: string;
+  readonly heartbeatIntervalMs: number;
+  readonly backoff: BackoffSettings;
+  readonly refusedRetryMs: number;
+  readonly pingIntervalMs: number;
+  readonly registerTimeoutMs: number;
+  readonly bufferSize: number;
+  readonly maxPayloadBytes: number;
+  readonly WebSocket: typeof WebSocket;
+  readonly rng: () => number;
+  readonly clock: Clock;
+}
+
+/**
+ * Check `opts` and apply the defaults documented above. Throws a TypeError (a configuration
+ * error, at startup) only for a URL that is not ws:/wss:, an empty token, or an invalid node or
+ * session id; a missing session id becomes a random UUID.
+ */
+export function resolveLinkOptions(opts: CoordinatorLinkOptions): ResolvedLinkOptions {
+  let protocol: string;
+  try {
+    protocol = new URL(opts.url).protocol;
+  } catch {
+    throw new TypeError(`coordinator URL '${opts.url}' is not a URL; expected ws://host:port/agents`);
+  }
+  if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`coordinator URL '${opts.url}' must start with ws:// or wss://`);
+  if (!opts.token) throw new TypeError('a coordinator token is required');
+  if (!ID_PATTERN.test(opts.nodeId)) throw new TypeError(`invalid node id '${opts.nodeId}'`);
+  const sessionId = opts.sessionId ?? randomUUID();
+  if (!ID_PATTERN.test(sessionId)) throw new TypeError(`invalid session id '${sessionId}'`);
+  return {
+    ...opts,
+    sessionId,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5_000,
+    backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
+    refusedRetryMs: opts.refusedRetryMs ?? 60_000,
+    pingIntervalMs: opts.pingIntervalMs ?? 15_000,
+    registerTimeoutMs: opts.registerTimeoutMs ?? 10_000,
+    bufferSize: opts.bufferSize ?? 500,
+    maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
+    WebSocket: opts.WebSocket ?? WebSocket,
+    rng: opts.rng ?? Math.random,
+    clock: opts.clock ?? systemClock,
+  };
 }

@@ -3,6 +3,18 @@
  * sends heartbeats and events, and runs the coordinator's commands through a
  * {@link NodeController} the agent implements.
  *
+ * This file is the connection lifecycle (connect, register, dispatch, close, reconnect); each
+ * other job has its own file:
+ * - link-backoff.ts, link-close-policy.ts: the reconnect and refusal policies (pure), and
+ *   link-reconnect.ts: the retry timer they set;
+ * - link-connection.ts: one attempt's socket and its keepalive;
+ * - link-inbound.ts: decoding the coordinator's frames, and what a bad frame is answered;
+ * - link-outbox.ts: validated sending, and the drop-oldest buffer while disconnected;
+ * - link-reports.ts, link-heartbeat.ts: the register and heartbeat messages, and their timer;
+ * - link-commands.ts (with command-policy.ts): running commands and answering their results;
+ * - link-types.ts: the link's contracts with the agent (options and their defaults, controller,
+ *   status).
+ *
  * Contracts:
  * - Nothing here throws into the agent once constructed: every failure (coordinator down, a
  *   refused token, a malformed message, a controller that throws) is logged and handled. HTTP
@@ -22,137 +34,72 @@
  *   ping means the peer is dead and the socket is terminated (then reconnect with backoff).
  * - `close()` closes the socket with 1000 and sends nothing more; `destroy()` terminates it.
  */
-import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import type { z } from 'zod';
 import { messageOf } from '../errors.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { DEFAULT_BACKOFF, reconnectDelay, type BackoffSettings } from './link-backoff.js';
-import { DropOldestBuffer } from './drop-oldest-buffer.js';
-import type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeDescription, NodeHeartbeat } from './link-types.js';
-import {
-  admitCommand, CommandDedup, CommandResultCode, redactPaths, resultCodeOf, type FinishedResult, type RunningCommand,
-} from './command-policy.js';
-import {
-  AGENT_CAPABILITIES,
-  AgentMessageSchema,
-  CloseCode,
-  COMMAND_DEDUP_WINDOW_MS,
-  CommandIdSchema,
-  decodeCoordinatorMessage,
-  ErrorCodes,
-  formatIssues,
-  GpuInfoSchema,
-  ID_PATTERN,
-  ModelInfoSchema,
-  ModelLoadSchema,
-  PROTOCOL_VERSION,
-  REFUSAL_CLOSE_CODES,
-  TelemetrySchema,
-  type AgentEvent,
-  type AgentMessage,
-  type Command,
-  type CommandMessage,
-  type RegisteredMessage,
-  type Telemetry,
-} from './protocol.js';
+import { redactPaths } from './command-policy.js';
+import { closeReason, refusalOf, upgradeStatusOf } from './link-close-policy.js';
+import { CommandRunner } from './link-commands.js';
+import { closeGracefully, keepAlive, openSocket, stopConnTimers, type Connection } from './link-connection.js';
+import { Heartbeats } from './link-heartbeat.js';
+import { readFrame } from './link-inbound.js';
+import { Outbox } from './link-outbox.js';
+import { Reconnector } from './link-reconnect.js';
+import { ReportFilter, validRegisterMessage } from './link-reports.js';
+import { resolveLinkOptions, type CoordinatorLinkOptions, type LinkState, type LinkStatus, type NodeDescription, type ResolvedLinkOptions } from './link-types.js';
+import type { AgentEvent, AgentMessage, RegisteredMessage } from './protocol.js';
 
 export { backoffDelay, DEFAULT_BACKOFF, reconnectDelay, type BackoffSettings } from './link-backoff.js';
 export { DropOldestBuffer } from './drop-oldest-buffer.js';
 export type { CoordinatorLinkOptions, LinkState, LinkStatus, NodeController, NodeDescription, NodeHeartbeat } from './link-types.js';
 
-/** Thrown into a pending drain when uncordon ends it. */
-class DrainCancelled extends Error {
-  constructor(message: string, readonly drainId: string) {
-    super(message);
-    this.name = 'DrainCancelled';
-  }
-}
-
-interface Connection {
-  readonly ws: WebSocket;
-  registered: boolean;
-  registeredAt: number;
-  awaitingPong: boolean;
-  httpStatus: number | undefined;
-  error: string | undefined;
-  cancelPing: (() => void) | undefined;
-  cancelRegister: (() => void) | undefined;
-}
-
-const MAX_ERROR_CHARS = 4000;
-const noop = () => undefined;
-
 export class CoordinatorLink {
   readonly nodeId: string;
   readonly sessionId: string;
-  private readonly opts: CoordinatorLinkOptions;
+  private readonly opts: ResolvedLinkOptions;
   private readonly log: Logger;
-  private readonly WS: typeof WebSocket;
-  private readonly rng: () => number;
   private readonly clock: Clock;
-  private readonly backoff: BackoffSettings;
-  private readonly refusedRetryMs: number;
-  private readonly pingIntervalMs: number;
-  private readonly registerTimeoutMs: number;
-  private readonly buffer: DropOldestBuffer<AgentMessage>;
-  private readonly inflight = new Set<string>();
-  private readonly running = new Map<string, RunningCommand>();
-  private readonly pendingDrains = new Map<string, (e: DrainCancelled) => void>();
-  private readonly dedup: CommandDedup;
-  private readonly warned = new Set<string>();
-  private heartbeatMs: number;
+  private readonly outbox: Outbox;
+  private readonly reports: ReportFilter;
+  private readonly heartbeats: Heartbeats;
+  private readonly commands: CommandRunner;
+  private readonly reconnect: Reconnector;
   private state: LinkState = 'idle';
   private conn: Connection | undefined;
-  private attempt = 0;
-  /** Since when the node has had no registered connection (start, or the loss of the last one). */
-  private disconnectedSince = 0;
   private connectAttempts = 0;
   private registrations = 0;
-  private seq = 0;
   private lastError: string | undefined;
   private closed = false;
-  private dropWarned = false;
-  private cancelRetry: (() => void) | undefined;
-  private cancelHeartbeat: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
   /** Throws (a configuration error, at startup) only for a URL that is not ws:/wss:, an empty token or an invalid node id. */
-  constructor(opts: CoordinatorLinkOptions) {
-    let protocol: string;
-    try {
-      protocol = new URL(opts.url).protocol;
-    } catch {
-      throw new TypeError(`coordinator URL '${opts.url}' is not a URL; expected ws://host:port/agents`);
-    }
-    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`coordinator URL '${opts.url}' must start with ws:// or wss://`);
-    if (!opts.token) throw new TypeError('a coordinator token is required');
-    if (!ID_PATTERN.test(opts.nodeId)) throw new TypeError(`invalid node id '${opts.nodeId}'`);
-    const sessionId = opts.sessionId ?? randomUUID();
-    if (!ID_PATTERN.test(sessionId)) throw new TypeError(`invalid session id '${sessionId}'`);
+  constructor(options: CoordinatorLinkOptions) {
+    const opts = resolveLinkOptions(options);
     this.opts = opts;
     this.nodeId = opts.nodeId;
-    this.sessionId = sessionId;
+    this.sessionId = opts.sessionId;
     this.log = opts.logger.child({ component: 'coordinator-link' });
-    this.WS = opts.WebSocket ?? WebSocket;
-    this.rng = opts.rng ?? Math.random;
-    this.clock = opts.clock ?? systemClock;
-    this.dedup = new CommandDedup(this.clock, COMMAND_DEDUP_WINDOW_MS);
-    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
-    this.refusedRetryMs = opts.refusedRetryMs ?? 60_000;
-    this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
-    this.registerTimeoutMs = opts.registerTimeoutMs ?? 10_000;
-    this.heartbeatMs = opts.heartbeatIntervalMs ?? 5_000;
-    this.buffer = new DropOldestBuffer(opts.bufferSize ?? 500);
+    this.clock = opts.clock;
+    this.outbox = new Outbox(this.log, opts.bufferSize);
+    this.reports = new ReportFilter(this.log);
+    const enqueue = (message: AgentMessage) => this.enqueue(message);
+    const spawn = (task: () => Promise<void>) => this.spawn(task);
+    this.heartbeats = new Heartbeats(
+      { controller: opts.controller, log: this.log, clock: this.clock, reports: this.reports, enqueue, spawn, isClosed: () => this.closed },
+      opts.heartbeatIntervalMs,
+    );
+    this.commands = new CommandRunner({ controller: opts.controller, log: this.log, clock: this.clock, enqueue, sendHeartbeat: () => this.heartbeats.send() });
+    const { clock, rng, backoff, refusedRetryMs, nodeId } = opts;
+    this.reconnect = new Reconnector({ clock, rng, backoff, refusedRetryMs, nodeId, log: this.log, connect: () => this.connect(), guard: (fn) => this.guard(fn) });
   }
 
   /** Connect and keep connected until close()/destroy(). Idempotent. */
   start(): void {
     if (this.closed || this.state !== 'idle') return;
     this.log.info({ url: this.opts.url, nodeId: this.nodeId, sessionId: this.sessionId }, 'connecting to the coordinator');
-    this.scheduleHeartbeat();
-    this.disconnectedSince = this.clock.now();
+    this.heartbeats.start();
+    this.reconnect.disconnected();
     this.connect();
   }
 
@@ -173,11 +120,11 @@ export class CoordinatorLink {
       connected: this.state === 'connected',
       connectAttempts: this.connectAttempts,
       registrations: this.registrations,
-      attempt: this.attempt,
-      buffered: this.buffer.size,
-      dropped: this.buffer.dropped,
-      heartbeatSeq: this.seq,
-      heartbeatIntervalMs: this.heartbeatMs,
+      attempt: this.reconnect.attempt,
+      buffered: this.outbox.size,
+      dropped: this.outbox.dropped,
+      heartbeatSeq: this.heartbeats.seq,
+      heartbeatIntervalMs: this.heartbeats.intervalMs,
       lastError: this.lastError,
     };
   }
@@ -188,23 +135,7 @@ export class CoordinatorLink {
     this.stopAll();
     const conn = this.conn;
     this.conn = undefined;
-    this.closing = new Promise<void>((resolve) => {
-      if (!conn || conn.ws.readyState === WebSocket.CLOSED) return resolve();
-      const cancel = this.clock.setTimer(2_000, () => {
-        conn.ws.terminate();
-        resolve();
-      });
-      conn.ws.once('close', () => {
-        cancel();
-        resolve();
-      });
-      try {
-        if (conn.ws.readyState === WebSocket.CONNECTING) conn.ws.terminate();
-        else conn.ws.close(CloseCode.NORMAL, 'agent shutting down');
-      } catch {
-        conn.ws.terminate();
-      }
-    });
+    this.closing = closeGracefully(conn, this.clock, 2_000);
     this.log.info('coordinator link closed');
     return this.closing;
   }
@@ -225,11 +156,10 @@ export class CoordinatorLink {
   private stopAll(): void {
     this.closed = true;
     this.state = 'closed';
-    this.cancelRetry?.();
-    this.cancelHeartbeat?.();
-    this.cancelRetry = this.cancelHeartbeat = undefined;
-    if (this.conn) this.stopConnTimers(this.conn);
-    this.buffer.takeAll();
+    this.reconnect.stop();
+    this.heartbeats.stop();
+    if (this.conn) stopConnTimers(this.conn);
+    this.outbox.clear();
   }
 
   /** Run an async task whose failure must never become an unhandled rejection. */
@@ -249,35 +179,22 @@ export class CoordinatorLink {
   // ---- connection lifecycle -----------------------------------------------------------------
 
   private connect(): void {
-    this.cancelRetry = undefined;
     if (this.closed) return;
     this.state = 'connecting';
     this.connectAttempts++;
-    let ws: WebSocket;
+    let conn: Connection;
     try {
-      ws = new this.WS(this.opts.url, {
-        headers: { authorization: `Bearer ${this.opts.token}` },
-        handshakeTimeout: this.registerTimeoutMs,
-        maxPayload: this.opts.maxPayloadBytes ?? 1024 * 1024,
-        perMessageDeflate: false,
-      });
+      const { url, token, registerTimeoutMs, maxPayloadBytes } = this.opts;
+      conn = openSocket(this.opts.WebSocket, { url, token, handshakeTimeoutMs: registerTimeoutMs, maxPayloadBytes });
     } catch (err) {
       this.lastError = messageOf(err);
       this.log.error({ err: this.lastError }, 'cannot create the coordinator WebSocket');
-      this.retryAfterFailure(false);
+      this.state = 'backoff';
+      this.reconnect.afterFailure(false, this.lastError);
       return;
     }
-    const conn: Connection = {
-      ws,
-      registered: false,
-      registeredAt: 0,
-      awaitingPong: false,
-      httpStatus: undefined,
-      error: undefined,
-      cancelPing: undefined,
-      cancelRegister: undefined,
-    };
     this.conn = conn;
+    const { ws } = conn;
     ws.on('open', () => this.guard(() => this.onOpen(conn)));
     ws.on('message', (data, isBinary) => this.guard(() => this.onMessage(conn, data, isBinary)));
     ws.on('pong', () => {
@@ -290,17 +207,24 @@ export class CoordinatorLink {
   private onOpen(conn: Connection): void {
     if (conn !== this.conn) return;
     this.state = 'registering';
-    this.schedulePing(conn);
-    conn.cancelRegister = this.clock.setTimer(this.registerTimeoutMs, () =>
+    keepAlive(conn, {
+      clock: this.clock,
+      log: this.log,
+      pingIntervalMs: this.opts.pingIntervalMs,
+      isCurrent: (c) => c === this.conn,
+      guard: (fn) => this.guard(fn),
+    });
+    conn.cancelRegister = this.clock.setTimer(this.opts.registerTimeoutMs, () =>
       this.guard(() => {
         if (conn !== this.conn || conn.registered) return;
-        conn.error = `no 'registered' from the coordinator within ${this.registerTimeoutMs} ms`;
+        conn.error = `no 'registered' from the coordinator within ${this.opts.registerTimeoutMs} ms`;
         conn.ws.terminate();
       }),
     );
     this.spawn(() => this.register(conn));
   }
 
+  /** Send `register` built from the controller's description; a failure drops the socket (then backoff). */
   private async register(conn: Connection): Promise<void> {
     let d: NodeDescription;
     try {
@@ -312,42 +236,14 @@ export class CoordinatorLink {
       return;
     }
     if (conn !== this.conn || conn.ws.readyState !== WebSocket.OPEN) return;
-    let message: AgentMessage;
-    try {
-      message = this.registerMessage(d);
-    } catch (err) {
-      conn.error = `invalid node description: ${messageOf(err)}`;
+    const built = validRegisterMessage(d, { nodeId: this.nodeId, sessionId: this.sessionId, agentVersion: this.opts.agentVersion }, this.reports);
+    if (!built.ok) {
+      conn.error = built.error;
       this.log.error({ err: conn.error }, 'describe() returned an invalid node description; cannot register');
       conn.ws.terminate();
       return;
     }
-    const parsed = AgentMessageSchema.safeParse(message);
-    if (!parsed.success) {
-      conn.error = `invalid node description: ${formatIssues(parsed.error)}`;
-      this.log.error({ err: conn.error }, 'describe() returned an invalid node description; cannot register');
-      conn.ws.terminate();
-      return;
-    }
-    this.sendNow(conn, parsed.data);
-  }
-
-  private registerMessage(d: NodeDescription): AgentMessage {
-    return {
-      type: 'register',
-      protocolVersion: PROTOCOL_VERSION,
-      nodeId: this.nodeId,
-      sessionId: this.sessionId,
-      agentVersion: this.opts.agentVersion,
-      hostname: d.hostname,
-      url: d.url,
-      ...(d.grpcAddress ? { grpcAddress: d.grpcAddress } : {}),
-      labels: { ...d.labels },
-      gpus: this.validEntries(d.gpus, GpuInfoSchema, 'GPU'),
-      models: this.validEntries(d.models, ModelInfoSchema, 'model'),
-      capacity: d.capacity,
-      nodeState: d.nodeState,
-      capabilities: [...AGENT_CAPABILITIES],
-    };
+    this.outbox.send(conn.ws, built.message);
   }
 
   private onRegistered(conn: Connection, m: RegisteredMessage): void {
@@ -357,102 +253,45 @@ export class CoordinatorLink {
     }
     conn.registered = true;
     conn.registeredAt = this.clock.now();
-    this.attempt = 0; // the coordinator is reachable: the next loss starts the backoff afresh
+    this.reconnect.registered();
     conn.cancelRegister?.();
     conn.cancelRegister = undefined;
     if (m.nodeId !== this.nodeId || m.sessionId !== this.sessionId) {
       this.log.warn({ nodeId: m.nodeId, sessionId: m.sessionId }, 'the coordinator acknowledged other ids than ours');
     }
-    if (m.heartbeatIntervalMs !== undefined && m.heartbeatIntervalMs !== this.heartbeatMs) {
-      this.heartbeatMs = m.heartbeatIntervalMs;
-      this.scheduleHeartbeat();
-    }
+    if (m.heartbeatIntervalMs !== undefined) this.heartbeats.setInterval(m.heartbeatIntervalMs);
     this.state = 'connected';
     this.registrations++;
     this.lastError = undefined;
-    this.dropWarned = false;
-    const backlog = this.buffer.takeAll();
-    this.log.info({ url: this.opts.url, nodeId: this.nodeId, sessionId: this.sessionId, backlog: backlog.length, dropped: this.buffer.dropped }, 'registered with the coordinator');
-    for (const msg of backlog) this.sendNow(conn, msg);
-    this.spawn(() => this.sendHeartbeat());
+    const backlog = this.outbox.takeBacklog();
+    this.log.info({ url: this.opts.url, nodeId: this.nodeId, sessionId: this.sessionId, backlog: backlog.length, dropped: this.outbox.dropped }, 'registered with the coordinator');
+    for (const msg of backlog) this.outbox.send(conn.ws, msg);
+    this.spawn(() => this.heartbeats.send());
   }
 
   private onError(conn: Connection, err: Error): void {
     conn.error = err.message;
-    const status = /Unexpected server response: (\d+)/.exec(err.message);
-    if (status) conn.httpStatus = Number(status[1]);
+    const status = upgradeStatusOf(err.message);
+    if (status !== undefined) conn.httpStatus = status;
     this.log.debug({ err: err.message }, 'coordinator WebSocket error');
   }
 
   private onClose(conn: Connection, code: number, reason: string): void {
-    this.stopConnTimers(conn);
+    stopConnTimers(conn);
     if (conn !== this.conn) return;
     this.conn = undefined;
     if (this.closed) return;
-    if (conn.registered) this.disconnectedSince = this.clock.now();
-    const why = conn.httpStatus
-      ? `HTTP ${conn.httpStatus} on the upgrade`
-      : code === 1006
-        ? conn.error ?? 'connection lost'
-        : `closed with ${code}${reason ? ` '${reason}'` : ''}`;
+    if (conn.registered) this.reconnect.disconnected();
+    const why = closeReason({ code, reason, httpStatus: conn.httpStatus, error: conn.error });
     this.lastError = why;
-    const authRefused = code === CloseCode.INVALID_TOKEN || conn.httpStatus === 401 || conn.httpStatus === 403;
-    if (authRefused || REFUSAL_CLOSE_CODES.includes(code)) {
-      const delay = Math.round(this.refusedRetryMs * (0.5 + 0.5 * this.rng()));
+    const refusal = refusalOf({ code, httpStatus: conn.httpStatus });
+    if (refusal) {
       this.state = 'refused';
-      const msg = authRefused
-        ? 'the coordinator refused our token; check the coordinator token'
-        : code === CloseCode.UNSUPPORTED_VERSION
-          ? `the coordinator does not support protocol version ${PROTOCOL_VERSION}; upgrade the agent or the coordinator`
-          : `another agent registered with node id ${this.nodeId} (two agents sharing one state dir?)`;
-      this.log.error({ reason: why, retryInMs: delay }, `${msg}; retrying slowly`);
-      this.schedule(delay);
-      return;
+      this.reconnect.afterRefusal(refusal, why);
+    } else {
+      this.state = 'backoff';
+      this.reconnect.afterFailure(conn.registered, why);
     }
-    this.retryAfterFailure(conn.registered, why);
-  }
-
-  private retryAfterFailure(wasRegistered: boolean, why = this.lastError): void {
-    const delay = reconnectDelay(this.attempt, this.clock.now() - this.disconnectedSince, this.rng, this.backoff);
-    this.attempt++;
-    this.state = 'backoff';
-    this.log.warn(
-      { reason: why, attempt: this.attempt, retryInMs: delay },
-      wasRegistered ? 'lost the coordinator connection; reconnecting' : 'cannot reach the coordinator; retrying',
-    );
-    this.schedule(delay);
-  }
-
-  private schedule(delay: number): void {
-    this.cancelRetry?.();
-    this.cancelRetry = this.clock.setTimer(delay, () => this.guard(() => this.connect()));
-  }
-
-  private stopConnTimers(conn: Connection): void {
-    conn.cancelPing?.();
-    conn.cancelRegister?.();
-    conn.cancelPing = conn.cancelRegister = undefined;
-  }
-
-  private schedulePing(conn: Connection): void {
-    conn.cancelPing = this.clock.setTimer(this.pingIntervalMs, () =>
-      this.guard(() => {
-        if (conn !== this.conn) return;
-        if (conn.awaitingPong) {
-          conn.error = `no pong from the coordinator within ${this.pingIntervalMs} ms`;
-          this.log.warn({ pingIntervalMs: this.pingIntervalMs }, 'the coordinator stopped answering pings; dropping the connection');
-          conn.ws.terminate();
-          return;
-        }
-        conn.awaitingPong = true;
-        try {
-          conn.ws.ping();
-        } catch {
-          // closing already; the close handler takes over
-        }
-        this.schedulePing(conn);
-      }),
-    );
   }
 
   // ---- messages -------------------------------------------------------------------------------
@@ -460,30 +299,21 @@ export class CoordinatorLink {
   private onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean): void {
     if (conn !== this.conn) return;
     conn.awaitingPong = false;
-    if (isBinary) {
-      this.log.warn('binary frame from the coordinator ignored');
-      this.sendNow(conn, { type: 'error', code: ErrorCodes.BAD_JSON, message: 'binary frames are not part of the protocol; send JSON text frames' });
+    const frame = readFrame(data, isBinary);
+    if (!frame.ok) {
+      if (frame.fields) this.log.warn(frame.fields, frame.warning);
+      else this.log.warn(frame.warning);
+      if (frame.isCommandResult) this.enqueue(frame.reply);
+      else this.outbox.send(conn.ws, frame.reply);
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
-    const decoded = decodeCoordinatorMessage(text);
-    if (!decoded.ok) {
-      this.log.warn({ code: decoded.code, err: decoded.message }, 'malformed message from the coordinator');
-      if (decoded.type === 'command' && decoded.id !== undefined && CommandIdSchema.safeParse(decoded.id).success) {
-        // Answer the command itself, so that whoever sent it learns why at once.
-        this.enqueue({ type: 'command_result', id: decoded.id, ok: false, code: CommandResultCode.INVALID_COMMAND, error: redactPaths(`refused: ${decoded.message}`).slice(0, MAX_ERROR_CHARS) });
-      } else {
-        this.sendNow(conn, { type: 'error', code: decoded.code, message: decoded.message.slice(0, MAX_ERROR_CHARS), ...(decoded.id && decoded.id.length <= 128 ? { ref: decoded.id } : {}) });
-      }
-      return;
-    }
-    const m = decoded.message;
+    const m = frame.message;
     switch (m.type) {
       case 'registered':
         this.onRegistered(conn, m);
         return;
       case 'command':
-        this.spawn(() => this.runCommand(m));
+        this.spawn(() => this.commands.run(m));
         return;
       case 'error':
         this.log.warn({ code: m.code, err: m.message, ref: m.ref }, 'the coordinator reported an error');
@@ -491,186 +321,10 @@ export class CoordinatorLink {
     }
   }
 
-  private sendNow(conn: Connection, message: AgentMessage): void {
-    try {
-      conn.ws.send(JSON.stringify(message), (err) => {
-        if (err) this.log.debug({ err: err.message, type: message.type }, 'send to the coordinator failed');
-      });
-    } catch (err) {
-      this.log.debug({ err: messageOf(err), type: message.type }, 'send to the coordinator failed');
-    }
-  }
-
-  /** Send now when registered, else keep in the drop-oldest buffer. Invalid messages are dropped with an error log. */
+  /** Send now when registered, else keep in the drop-oldest buffer (link-outbox.ts); nothing once closed. */
   private enqueue(message: AgentMessage): void {
     if (this.closed) return;
-    const parsed = AgentMessageSchema.safeParse(message);
-    if (!parsed.success) {
-      this.log.error({ type: message.type, err: formatIssues(parsed.error) }, 'dropping an invalid outgoing message');
-      return;
-    }
     const conn = this.conn;
-    if (conn?.registered && conn.ws.readyState === WebSocket.OPEN) {
-      this.sendNow(conn, parsed.data);
-      return;
-    }
-    if (this.buffer.push(parsed.data) !== undefined && !this.dropWarned) {
-      this.dropWarned = true;
-      this.log.warn({ capacity: this.buffer.capacity }, 'coordinator unreachable and the buffer is full: dropping the oldest messages');
-    }
-  }
-
-  /**
-   * Keep the entries that pass the schema, so that one odd model or GPU never stops the node
-   * from registering; warn once per rejected entry.
-   */
-  private validEntries<T>(entries: readonly T[], schema: z.ZodType, what: string): T[] {
-    if (!Array.isArray(entries)) return [];
-    return entries.filter((e) => {
-      const parsed = schema.safeParse(e);
-      if (parsed.success) return true;
-      const key = `${what}:${String((e as { name?: unknown }).name)}`;
-      if (!this.warned.has(key)) {
-        this.warned.add(key);
-        this.log.warn({ [what]: (e as { name?: unknown }).name, err: formatIssues(parsed.error) }, `${what} left out of coordinator reports: it does not fit the protocol`);
-      }
-      return false;
-    });
-  }
-
-  /** Invalid telemetry is reported as null (with one warning per kind of problem), never drops the heartbeat. */
-  private validTelemetry(t: Telemetry | null | undefined): Telemetry | null {
-    if (t === null || t === undefined) return null;
-    const parsed = TelemetrySchema.safeParse(t);
-    if (parsed.success) return parsed.data;
-    const err = formatIssues(parsed.error);
-    if (!this.warned.has(`telemetry:${err}`)) {
-      this.warned.add(`telemetry:${err}`);
-      this.log.warn({ err }, 'telemetry does not fit the protocol; heartbeats carry telemetry: null');
-    }
-    return null;
-  }
-
-  private scheduleHeartbeat(): void {
-    this.cancelHeartbeat?.();
-    this.cancelHeartbeat = this.clock.setTimer(this.heartbeatMs, () => {
-      if (this.closed) return;
-      this.spawn(() => this.sendHeartbeat());
-      this.scheduleHeartbeat();
-    });
-  }
-
-  private async sendHeartbeat(): Promise<void> {
-    let h: NodeHeartbeat;
-    try {
-      h = await this.opts.controller.heartbeat();
-      if (typeof h !== 'object' || h === null) throw new Error(`expected an object, got ${String(h)}`);
-    } catch (err) {
-      this.log.warn({ err: messageOf(err) }, 'heartbeat(): the node could not report its state; heartbeat skipped');
-      return;
-    }
-    if (this.closed) return;
-    this.seq++;
-    this.enqueue({
-      type: 'heartbeat',
-      seq: this.seq,
-      at: Date.now(),
-      nodeState: h.nodeState,
-      telemetry: this.validTelemetry(h.telemetry),
-      models: this.validEntries(h.models, ModelLoadSchema, 'model'),
-    });
-  }
-
-  // ---- commands -------------------------------------------------------------------------------
-
-  /**
-   * One command: a repeated id gets the first result again (within the dedup window) or, while
-   * the first is still running, no second answer; a command the node state or a running
-   * command excludes is refused with its code (command-policy.ts); everything else runs
-   * concurrently with other commands.
-   */
-  private async runCommand(m: CommandMessage): Promise<void> {
-    const { id, command } = m;
-    if (this.inflight.has(id)) {
-      this.log.warn({ id, command: command.type }, 'command already in progress; duplicate ignored (the one result answers both)');
-      return;
-    }
-    const seen = this.dedup.get(id);
-    if (seen) {
-      this.log.info({ id, command: command.type }, 'command id seen before; answering its first result again');
-      this.enqueue({ type: 'command_result', id, ...seen });
-      return;
-    }
-    const fields = { id, command: command.type, ...('model' in command ? { model: command.model } : {}) };
-    const refusal = admitCommand(command, this.opts.controller.state?.() ?? 'ready', [...this.running.values()]);
-    if (refusal) {
-      this.log.warn({ ...fields, code: refusal.code, err: refusal.error }, 'coordinator command refused');
-      this.finishCommand(id, { ok: false, code: refusal.code, error: refusal.error });
-      return;
-    }
-    this.inflight.add(id);
-    this.running.set(id, { id, command });
-    this.log.info(fields, 'coordinator command');
-    let result: FinishedResult = { ok: true, code: CommandResultCode.OK };
-    try {
-      await this.execute(command, id);
-    } catch (err) {
-      const code = err instanceof DrainCancelled ? CommandResultCode.CANCELLED : resultCodeOf(err);
-      result = { ok: false, code, error: redactPaths(messageOf(err) || 'failed').slice(0, MAX_ERROR_CHARS) };
-    } finally {
-      this.inflight.delete(id);
-      this.running.delete(id);
-    }
-    if (result.ok) this.log.info(fields, 'coordinator command done');
-    else this.log.warn({ ...fields, code: result.code, err: result.error }, 'coordinator command failed');
-    this.finishCommand(id, result);
-  }
-
-  private finishCommand(id: string, result: FinishedResult): void {
-    this.dedup.remember(id, result);
-    this.enqueue({ type: 'command_result', id, ...result });
-  }
-
-  /** Node-state commands send a heartbeat before their result, so the coordinator sees the new state first. */
-  private async execute(command: Command, id: string): Promise<void> {
-    const ctl = this.opts.controller;
-    switch (command.type) {
-      case 'load_model':
-        return ctl.loadModel(command.model, command.source);
-      case 'rollback_model':
-        if (!ctl.rollbackModel) throw new Error('this agent cannot roll back models');
-        return ctl.rollbackModel(command.model, command.version);
-      case 'unload_model':
-        return ctl.unloadModel(command.model);
-      case 'cordon':
-        await ctl.cordon();
-        return this.sendHeartbeat();
-      case 'uncordon':
-        await ctl.uncordon();
-        // A pending drain ends here: it answers cancelled, not ok (the node was never empty).
-        for (const [drainId, cancel] of this.pendingDrains) cancel(new DrainCancelled(`the drain was ended by uncordon (command ${id}) before the node was empty`, drainId));
-        return this.sendHeartbeat();
-      case 'drain': {
-        const drained = Promise.resolve(ctl.drain());
-        drained.catch(noop); // awaited below; keeps an early rejection from being "unhandled"
-        let cancel!: (e: DrainCancelled) => void;
-        const cancelled = new Promise<never>((_, reject) => (cancel = reject));
-        cancelled.catch(noop);
-        this.pendingDrains.set(id, cancel);
-        try {
-          await this.sendHeartbeat();
-          await Promise.race([drained, cancelled]);
-        } finally {
-          this.pendingDrains.delete(id);
-        }
-        return this.sendHeartbeat();
-      }
-      case 'ping':
-        return;
-      default: {
-        const unknown: never = command;
-        throw new Error(`unknown command '${(unknown as { type: string }).type}'`);
-      }
-    }
+    this.outbox.enqueue(message, conn?.registered ? conn.ws : undefined);
   }
 }

@@ -50,7 +50,12 @@ function zeroRequest(spec: ModelSpec, rows: number): PreparedRequest {
   return { inputs, rows, shapeKey: 'warmup', outputs: spec.outputs.map((o) => ({ name: o.name, binary: true })) };
 }
 
-/** mulberry32: a small seeded PRNG, so random_data is the same on every load. */
+/**
+ * mulberry32: a small seeded PRNG, so random_data is the same on every load. The same function
+ * lives in scripts/generate-models.mjs on purpose: the scripts are plain .mjs that run before
+ * the build (they cannot import src/ or dist/), and the agent at run time has no scripts/ (the
+ * bundle ships dist/ only), so neither side can import the other's copy.
+ */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -5,40 +5,22 @@
  * never load onnxruntime; SIGTERM with requests in flight loses none; a killed front end is
  * replaced and the node keeps serving.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent as UndiciAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const CLI = path.join(ROOT, 'dist/src/cli.js');
 const MODELS = path.join(ROOT, 'models');
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  out: () => string;
-  exited: Promise<number | null>;
-}
+type Served = CliAgent;
 
+/** An agent with add_sub and mlp READY. */
 async function serve(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', MODELS, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1',
-    '--load-models', 'add_sub,mlp', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  });
+  const s = await spawnCliAgent(['--models', MODELS, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1',
+    '--load-models', 'add_sub,mlp', ...args], { timeoutMs: 30_000, stderr: 'capture' });
+  const { url } = s;
   for (const model of ['add_sub', 'mlp']) {
     for (let i = 0; ; i++) {
       const r = await fetch(`${url}/v2/models/${model}/ready`).catch(() => undefined);
@@ -47,7 +29,7 @@ async function serve(args: string[]): Promise<Served> {
       await new Promise((res) => setTimeout(res, 50));
     }
   }
-  return { child, url, out: () => out, exited };
+  return s;
 }
 
 /** Process ids of the front ends the primary reported listening (in order of the log). */

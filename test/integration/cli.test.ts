@@ -1,12 +1,11 @@
 /**
  * The gpu-agent binary as a user runs it (built into dist/ by `npm test`'s tsc step).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeRepository } from '../helpers/agent.js';
+import { CLI, spawnCliAgent } from '../helpers/cli-agent.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 let repo: string;
 
 const run = (args: string[], env: Record<string, string> = {}) =>
@@ -47,33 +46,17 @@ describe('gpu-agent CLI', () => {
   });
 
   it('serves, logs JSON, and drains on SIGTERM', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub,corrupt'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: any[] = [];
-    let buf = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent did not start: ${buf}`)), 15_000);
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        for (const line of buf.split('\n').slice(0, -1)) {
-          const entry = JSON.parse(line);
-          lines.push(entry);
-          if (entry.msg === 'gpu-agent listening') {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        }
-        buf = buf.slice(buf.lastIndexOf('\n') + 1);
-      });
-    });
+    const agent = await spawnCliAgent(['--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub,corrupt'], { timeoutMs: 15_000, stderr: 'capture' });
+    const url = agent.url;
     let ready = 0;
     for (let i = 0; i < 100 && ready !== 200; i++) {
       ready = (await fetch(`${url}/v2/models/add_sub/ready`)).status;
       if (ready !== 200) await new Promise((r) => setTimeout(r, 50));
     }
     expect(ready).toBe(200);
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exit).toBe(0);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    const lines: any[] = agent.lines().map((l) => JSON.parse(l)); // every line is JSON (throws if not)
     expect(lines.some((l) => l.msg === 'model ready on cpu' && l.model === 'add_sub')).toBe(true);
     expect(lines.some((l) => l.msg === 'model failed to load' && l.model === 'corrupt' && /Protobuf parsing failed/.test(l.err))).toBe(true);
     expect(lines.some((l) => l.msg === 'draining and stopping')).toBe(true);

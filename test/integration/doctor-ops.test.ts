@@ -2,24 +2,19 @@
  * `gpu-agent doctor` in the operator's first hour: next to a running agent, on the bundled OCR
  * pipeline, and with --load (every model created and warmed up as a load would).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRepository } from '../helpers/agent.js';
+import { CLI, spawnCliAgent } from '../helpers/cli-agent.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const CLI = path.join(ROOT, 'dist/src/cli.js');
 const doctor = (args: string[]) => spawnSync(process.execPath, [CLI, 'doctor', '--providers', 'cpu', ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('gpu-agent doctor for operators', () => {
   it('sees that a gpu-agent answers on the port, and passes the bundled OCR pipeline', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--models', path.join(ROOT, 'models'), '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub', '--api-token', 'doctor-token-1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const port = await new Promise<string>((resolve) => child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"gpu-agent listening"/.exec(out);
-      if (m) resolve(m[1]!);
-    }));
+    const { child, url } = await spawnCliAgent(['--models', path.join(ROOT, 'models'), '--port', '0', '--providers', 'cpu', '--load-models', 'add_sub', '--api-token', 'doctor-token-1']);
+    const port = new URL(url).port;
     const r = doctor(['--models', path.join(ROOT, 'models'), '--port', port, '--api-token', 'doctor-token-1']);
     child.kill('SIGTERM');
     expect(r.stdout).toMatch(new RegExp(`ok {4}port: 127\\.0\\.0\\.1:${port} is in use: a gpu-agent \\S+ answers there`));

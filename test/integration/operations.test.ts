@@ -3,7 +3,7 @@
  * where the state lives (as a non-root user in a read-only working directory), onnxruntime's
  * telemetry, the bearer scheme, and configuration errors on one line.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,35 +11,22 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/server.js';
 import { createLogger } from '../../src/util/logger.js';
+import { spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CLI = path.join(ROOT, 'dist/src/cli.js');
 const MODELS = path.join(ROOT, 'models'); // world-readable: the non-root runs read it
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  out: () => string;
-  exited: Promise<number | null>;
-}
+type Served = CliAgent;
 
+/** The environment is exactly `opts.env` (default this process's): the telemetry tests set it themselves. */
 function serve(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] } = {}): Promise<Served> {
-  const argv = [...(opts.prefix ?? []), process.execPath, CLI, 'serve', '--models', MODELS, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd ?? ROOT });
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        resolve({ child, url: m[1]!, out: () => out, exited });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    void exited.then((code) => reject(new Error(`exited ${code}: ${out}`)));
+  return spawnCliAgent(['--models', MODELS, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], {
+    timeoutMs: 30_000,
+    stderr: 'capture',
+    env: opts.env ?? process.env,
+    cwd: opts.cwd ?? ROOT,
+    ...(opts.prefix ? { prefix: opts.prefix } : {}),
   });
 }
 

@@ -4,15 +4,14 @@
  * pipeline, whose stages load after the node says ready, and with lazy loading off), and
  * strict readiness turns true only once every startup model is READY.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fetchOcrModels } from '../../scripts/fetch-models.mjs';
 import { makeRepository } from '../helpers/agent.js';
+import { spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 import { renderText } from '../preprocess/helpers.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 const OCR = 'ocr,text_detection,text_direction,text_recognition';
 let repo: string;
 
@@ -22,16 +21,8 @@ beforeAll(async () => {
   cpSync(path.resolve(import.meta.dirname, '../../models/text_direction/labels.txt'), path.join(repo, 'text_direction', 'labels.txt'));
 }, 120_000);
 
-function serve(args: string[]): { child: ChildProcess; port: Promise<string>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const port = new Promise<string>((resolve) => child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-    if (m) resolve(m[1]!);
-  }));
-  return { child, port, exited };
+function serve(args: string[]): Promise<CliAgent> {
+  return spawnCliAgent(['--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], 30_000);
 }
 
 /** Poll fast until the URL answers 200; returns how many polls said not-ready first. */
@@ -45,8 +36,8 @@ async function until200(url: string): Promise<number> {
 
 describe('readiness', () => {
   it('a request for a model still LOADING right after ready waits for the load (OCR pipeline, lazy loading off)', async () => {
-    const s = serve(['--load-models', OCR, '--model-control-mode', 'none']);
-    const url = await s.port;
+    const s = await serve(['--load-models', OCR, '--model-control-mode', 'none']);
+    const url = s.url;
     const page = await renderText(['HELLO WORLD 2026']);
     await until200(`${url}/v2/health/ready`);
     const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; state?: string }[];
@@ -64,16 +55,16 @@ describe('readiness', () => {
   }, 60_000);
 
   it('strict readiness is true only once every startup model is READY; a failed one keeps it false with the reason', async () => {
-    const s = serve(['--load-models', `${OCR},add_sub`]);
-    const url = await s.port;
+    const s = await serve(['--load-models', `${OCR},add_sub`]);
+    const url = s.url;
     await until200(`${url}/v2/health/ready?strict=true`);
     const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; state?: string }[];
     for (const name of [...OCR.split(','), 'add_sub']) expect(index.find((m) => m.name === name)?.state, name).toBe('READY');
     s.child.kill('SIGTERM');
     expect(await s.exited).toBe(0);
 
-    const f = serve(['--load-models', 'add_sub,corrupt', '--strict-readiness']);
-    const furl = await f.port;
+    const f = await serve(['--load-models', 'add_sub,corrupt', '--strict-readiness']);
+    const furl = f.url;
     for (;;) {
       const m = (await (await fetch(`${furl}/v2/models/corrupt/ready`)).json()) as { error?: string };
       if (/UNAVAILABLE/.test(m.error ?? '')) break;

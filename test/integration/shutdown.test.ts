@@ -6,16 +6,16 @@
  * stdout. Run `SHUTDOWN_RUNS=5 npx vitest run test/integration/shutdown.test.ts` for the figure
  * over several runs (the suite runs each case once).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import path from 'node:path';
 import { Agent as UndiciAgent, request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchOcrModels } from '../../scripts/fetch-models.mjs';
 import { makeRepository } from '../helpers/agent.js';
+import { spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 import { renderText } from '../preprocess/helpers.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 const RUNS = Number(process.env.SHUTDOWN_RUNS ?? 1);
 let repo: string;
 
@@ -25,13 +25,6 @@ beforeAll(async () => {
   cpSync(path.resolve(import.meta.dirname, '../../models/text_direction/labels.txt'), path.join(repo, 'text_direction', 'labels.txt'));
 }, 120_000);
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Agents started by a test; one a failed test left running is killed after it (afterEach). */
 const running = new Set<ChildProcess>();
 afterEach(() => {
@@ -39,31 +32,15 @@ afterEach(() => {
   running.clear();
 });
 
-async function serve(args: string[], stdout: 'pipe' | 'unread' = 'pipe'): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** 'unread': nobody reads the agent's stdout once it listens. */
+async function serve(args: string[], stdout: 'pipe' | 'unread' = 'pipe'): Promise<CliAgent> {
+  const s = await spawnCliAgent(['--models', repo, '--port', '0', '--providers', 'cpu', '--intra-op-threads', '1', ...args], {
+    timeoutMs: 30_000,
+    stderr: 'capture',
+    stopReadingAfterListening: stdout === 'unread',
   });
-  running.add(child);
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        if (stdout === 'unread') {
-          child.stdout!.off('data', onData);
-          child.stdout!.pause(); // from now on nobody reads the agent's stdout
-        }
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  });
-  return { child, url, out: () => out, exited };
+  running.add(s.child);
+  return s;
 }
 
 async function waitReady(url: string, model: string) {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTritonExampleModels, generateWarmupTrapModel, TRITON_EXAMPLE_CONFIGS } from '../../scripts/generate-models.mjs';
 import { fetchVadModel } from '../../scripts/fetch-models.mjs';
 import { binaryBody, getJson, postJson, readBinaryResponse, startAgent, type RunningAgent } from '../helpers/agent.js';
+import { densenetUnbatchedConfig } from '../helpers/triton-configs.js';
 
 /** BYTES elements in the binary tensor format: 4-byte little-endian length, then the bytes. */
 function bytesTensor(items: readonly (string | Buffer)[]): Buffer {
@@ -60,32 +61,8 @@ async function infer(url: string, model: string, header: unknown, tensors: reado
 
 const LOADED = ['densenet_onnx', 'densenet_v0', 'reshape_by_input', 'simple', 'simple_identity', 'simple_int8', 'simple_string'];
 
-/**
- * NVIDIA's older densenet_onnx config (the quickstart's before it batched): no batching,
- * the model's [1,3,224,224] / [1,1000,1,1] given as `reshape` of the client's dims.
- */
-const DENSENET_V0 = `name: "densenet_v0"
-platform: "onnxruntime_onnx"
-max_batch_size : 0
-input [
-  {
-    name: "data_0"
-    data_type: TYPE_FP32
-    format: FORMAT_NCHW
-    dims: [ 3, 224, 224 ]
-    reshape { shape: [ 1, 3, 224, 224 ] }
-  }
-]
-output [
-  {
-    name: "fc6_1"
-    data_type: TYPE_FP32
-    dims: [ 1000 ]
-    reshape { shape: [ 1, 1000, 1, 1 ] }
-    label_filename: "densenet_labels.txt"
-  }
-]
-`;
+/** NVIDIA's older densenet_onnx config, under the name densenet_v0 (test/helpers/triton-configs.ts). */
+const DENSENET_V0 = densenetUnbatchedConfig('densenet_v0');
 
 async function exampleRepository(): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-triton-'));

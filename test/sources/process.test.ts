@@ -4,34 +4,23 @@
  * `gpu-agent pull` / `gpu-agent cache` commands with their exit codes and output.
  * Needs the build (dist/): `npm test` runs tsc first.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBundledModels, generateComputeModel } from '../../scripts/generate-models.mjs';
 import { postJson } from '../helpers/agent.js';
+import { CLI, spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 import { sha256, startSourceServer, type SourceServer } from './source-server.js';
 
-const CLI = path.resolve(import.meta.dirname, '../../dist/src/cli.js');
 const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), p));
 let server: SourceServer;
 let heavy: Buffer;
 let addSub: Buffer;
 
-function serve(models: string, stateDir: string): Promise<{ child: ChildProcess; url: string; lines: string[] }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--state-dir', stateDir, '--port', '0', '--providers', 'cpu', '--allow-http', '--intra-op-threads', '1'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-  const lines: string[] = [];
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (l) => {
-      lines.push(l);
-      if (l.includes('gpu-agent listening')) resolve({ child, url: JSON.parse(l).url as string, lines });
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited with ${code}: ${lines.join('\n')}`)));
-  });
+function serve(models: string, stateDir: string): Promise<CliAgent> {
+  return spawnCliAgent(['--models', models, '--state-dir', stateDir, '--port', '0', '--providers', 'cpu', '--allow-http', '--intra-op-threads', '1'], { timeoutMs: 30_000, stderr: 'capture' });
 }
 
 beforeAll(async () => {
@@ -79,7 +68,7 @@ describe('an agent killed mid-download', () => {
       const input = meta.inputs[0];
       const ok = await postJson(`${second.url}/v2/models/heavy/infer`, { inputs: [{ name: input.name, shape: [1, 512], datatype: 'FP32', data: Array(512).fill(0.5) }] });
       expect(ok.status).toBe(200);
-      expect(second.lines.some((l) => l.includes('"by":"api"') && l.includes('pulled model loaded'))).toBe(true);
+      expect(second.lines().some((l) => l.includes('"by":"api"') && l.includes('pulled model loaded'))).toBe(true);
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));

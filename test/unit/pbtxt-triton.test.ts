@@ -9,6 +9,7 @@ import { parsePbtxtConfig, pbtxtToJson } from '../../src/repository/pbtxt-config
 import { tritonConfigJson } from '../../src/repository/effective-config.js';
 import { MESSAGES } from '../../src/repository/triton-schema.js';
 import { SIMPLE_SEQUENCE_CONFIG } from '../../scripts/sequence-models.mjs';
+import { densenetUnbatchedConfig } from '../helpers/triton-configs.js';
 
 function errorOf(f: () => unknown): string {
   try {
@@ -19,28 +20,7 @@ function errorOf(f: () => unknown): string {
   throw new Error('expected an error');
 }
 
-const DENSENET = `name: "densenet_onnx"
-platform: "onnxruntime_onnx"
-max_batch_size : 0
-input [
-  {
-    name: "data_0"
-    data_type: TYPE_FP32
-    format: FORMAT_NCHW
-    dims: [ 3, 224, 224 ]
-    reshape { shape: [ 1, 3, 224, 224 ] }
-  }
-]
-output [
-  {
-    name: "fc6_1"
-    data_type: TYPE_FP32
-    dims: [ 1000 ]
-    reshape { shape: [ 1, 1000, 1, 1 ] }
-    label_filename: "densenet_labels.txt"
-  }
-]
-`;
+const DENSENET = densenetUnbatchedConfig('densenet_onnx');
 
 // NVIDIA's simple_sequence example config, as the generator writes it (scripts/sequence-models.mjs).
 const SIMPLE_SEQUENCE = SIMPLE_SEQUENCE_CONFIG;
