@@ -6,7 +6,8 @@
 // shows a cut in per-request work where the latency figures drown in noise.
 //
 //   node bench/gateway-cpu.mjs [--requests=3000] [--profile-dir=DIR]
-//   (--profile-dir: the coordinator runs under --cpu-prof and writes its profile there)
+//   (--profile-dir: the coordinator runs under --cpu-prof and writes its profile there, the
+//   reference proxy its own in DIR/reference)
 //
 // A third row, "reference", is the same requests through bench/lib/reference-proxy.mjs (the
 // least a fastify + undici proxy does, no routing or accounting): the floor a Node proxy costs here.
@@ -75,10 +76,12 @@ const clientCpuUs = () => {
   return c.user + c.system;
 };
 
-const reference = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const reference = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { execArgv: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE, 'reference')}`] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const referenceUrl = (await new Promise((r) => reference.once('message', r))).url;
+let referenceSystemUs = 0;
 const referenceCpuUs = () => {
   const f = readFileSync(`/proc/${reference.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  referenceSystemUs = Number(f[12]) * (1e6 / TICK);
   return (Number(f[11]) + Number(f[12])) * (1e6 / TICK);
 };
 
@@ -104,15 +107,15 @@ const proxyCpuUs = async (name) => (name === 'reference' ? referenceCpuUs() : aw
 async function measure(name, pool, h, concurrency) {
   await run(pool, h, concurrency, 300); // warm
   const [c0, a0, k0, t0] = [clientCpuUs(), agentCpuUs(), await proxyCpuUs(name), performance.now()];
-  const s0 = coordSystemUs;
+  const s0 = name === 'reference' ? referenceSystemUs : coordSystemUs;
   await run(pool, h, concurrency, REQUESTS);
   const [c1, a1, k1, t1] = [clientCpuUs(), agentCpuUs(), await proxyCpuUs(name), performance.now()];
-  const coordinatorSystemUs = name === 'reference' ? undefined : Math.round((coordSystemUs - s0) / REQUESTS);
+  const coordinatorSystemUs = Math.round(((name === 'reference' ? referenceSystemUs : coordSystemUs) - s0) / REQUESTS);
   const r = {
     name, concurrency, requests: REQUESTS, rps: Math.round(REQUESTS / ((t1 - t0) / 1000)),
     clientUs: Math.round((c1 - c0) / REQUESTS), coordinatorUs: Math.round((k1 - k0) / REQUESTS), agentUs: Math.round((a1 - a0) / REQUESTS), coordinatorSystemUs,
   };
-  const proxy = name === 'reference' ? `reference proxy ${r.coordinatorUs} µs` : `coordinator ${r.coordinatorUs} µs (${r.coordinatorSystemUs} system)`;
+  const proxy = `${name === 'reference' ? 'reference proxy' : 'coordinator'} ${r.coordinatorUs} µs (${r.coordinatorSystemUs} system)`;
   console.log(`${name.padEnd(9)} c=${String(concurrency).padEnd(2)} ${String(r.rps).padStart(5)} req/s   CPU per request: client ${r.clientUs} µs, ${proxy}, agent ${r.agentUs} µs`);
   return r;
 }
@@ -136,6 +139,8 @@ console.log(JSON.stringify({ date: new Date().toISOString(), cores: os.cpus().le
 await direct.close();
 await gateway.close();
 await viaReference.close();
+const referenceExit = new Promise((r) => reference.once('exit', r));
 reference.send('close');
+await referenceExit;
 agent.kill('SIGTERM');
 await ask('close').catch(() => undefined);
