@@ -19,6 +19,7 @@ import { tokenMatches } from './auth.js';
 import type { FleetState } from './fleet-state.js';
 import { MAX_PAYLOAD, type AgentConn } from './node-record.js';
 import { AGENTS_PATH, CloseCode, ErrorCodes } from './protocol.js';
+import { schedulePing } from './ping-loop.js';
 
 export interface AgentSocketsDeps {
   readonly token: string;
@@ -49,22 +50,8 @@ export function createAgentSockets(deps: AgentSocketsDeps): AgentSockets {
     conn.cancelPing = conn.cancelRegister = undefined;
   };
 
-  const schedulePing = (conn: AgentConn) => {
-    conn.cancelPing = clock.setTimer(deps.pingIntervalMs, () => {
-      if (conn.awaitingPong) {
-        log.warn({ remote: conn.remote, nodeId: conn.node?.nodeId }, 'agent stopped answering pings; terminating its connection');
-        conn.ws.terminate();
-        return;
-      }
-      conn.awaitingPong = true;
-      try {
-        conn.ws.ping();
-      } catch {
-        // closing
-      }
-      schedulePing(conn);
-    });
-  };
+  const keepPinging = (conn: AgentConn) =>
+    schedulePing(conn, clock, deps.pingIntervalMs, () => log.warn({ remote: conn.remote, nodeId: conn.node?.nodeId }, 'agent stopped answering pings; terminating its connection'));
 
   const onConnection = (ws: WebSocket, req: IncomingMessage) => {
     let markClosed!: () => void;
@@ -106,7 +93,7 @@ export function createAgentSockets(deps: AgentSocketsDeps): AgentSockets {
     ws.on('pong', () => {
       conn.awaitingPong = false;
     });
-    schedulePing(conn);
+    keepPinging(conn);
     conn.cancelRegister = clock.setTimer(deps.registerTimeoutMs, () => {
       if (!conn.node) refuseConn(conn, CloseCode.PROTOCOL_ERROR, ErrorCodes.UNEXPECTED, `no register message within ${deps.registerTimeoutMs} ms`, log);
     });

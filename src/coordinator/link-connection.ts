@@ -16,6 +16,7 @@ import WebSocket from 'ws';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { CloseCode } from './protocol.js';
+import { schedulePing } from './ping-loop.js';
 
 export interface Connection {
   readonly ws: WebSocket;
@@ -76,26 +77,14 @@ export interface KeepaliveDeps {
   readonly guard: (fn: () => void) => void;
 }
 
-/** Schedule the next ping of `conn` (and, from it, every later one). */
+/** Schedule the next ping of `conn` (and, from it, every later one): ping-loop.ts. */
 export function keepAlive(conn: Connection, deps: KeepaliveDeps): void {
-  conn.cancelPing = deps.clock.setTimer(deps.pingIntervalMs, () =>
-    deps.guard(() => {
-      if (!deps.isCurrent(conn)) return;
-      if (conn.awaitingPong) {
-        conn.error = `no pong from the coordinator within ${deps.pingIntervalMs} ms`;
-        deps.log.warn({ pingIntervalMs: deps.pingIntervalMs }, 'the coordinator stopped answering pings; dropping the connection');
-        conn.ws.terminate();
-        return;
-      }
-      conn.awaitingPong = true;
-      try {
-        conn.ws.ping();
-      } catch {
-        // closing already; the close handler takes over
-      }
-      keepAlive(conn, deps);
-    }),
-  );
+  schedulePing(conn, deps.clock, deps.pingIntervalMs, () => {
+    conn.error = `no pong from the coordinator within ${deps.pingIntervalMs} ms`;
+    deps.log.warn({ pingIntervalMs: deps.pingIntervalMs }, 'the coordinator stopped answering pings; dropping the connection');
+  }, (fn) => deps.guard(() => {
+    if (deps.isCurrent(conn)) fn();
+  }));
 }
 
 /**
