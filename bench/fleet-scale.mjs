@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Scale of the reference coordinator, measured (npm run build first).
 //
-//   node bench/fleet-scale.mjs [--nodes=1000] [--window-s=20] [--requests=2000] [--quick] [--profile-dir=DIR]
+//   node bench/fleet-scale.mjs [--nodes=1000] [--window-s=20] [--requests=2000] [--quick] [--profile-dir=DIR] [--agent-intra-op=N]
+//   (--agent-intra-op: the real agent's --intra-op-threads; 1 leaves a core to the client and the coordinator)
 //   (--profile-dir: the coordinator child runs under --cpu-prof and writes its profile there)
 //
 // The coordinator runs in a child process (so its CPU and memory are its own); this process
@@ -205,7 +206,7 @@ console.log(`dashboard update latency: p50 ${dashboard.p50Ms.toFixed(0)} ms, max
 sse.body.destroy();
 
 // Routing overhead with a real agent -----------------------------------------------------------
-const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'fleet-scale', computeModel: true });
+const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'fleet-scale', computeModel: true, intraOpThreads: arg('agent-intra-op', undefined) });
 for (let t = 0; t < 600 && (await ask('count')).withModel < 1; t++) await sleep(100);
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });

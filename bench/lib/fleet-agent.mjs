@@ -8,7 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** `computeModel`: also serve mlp_heavy (1024 wide, 20 layers; about 2 ms a request at batch 1 here) with dynamic batching. */
-export async function startFleetAgent(ROOT, { agentsUrl, token, prefix, computeModel = false }) {
+/** `intraOpThreads`: the agent's --intra-op-threads (default: onnxruntime's, one per core). */
+export async function startFleetAgent(ROOT, { agentsUrl, token, prefix, computeModel = false, intraOpThreads }) {
   const { generateComputeModel, generateIdentityModels } = await import(pathToFileURL(path.join(ROOT, 'scripts/generate-models.mjs')).href);
   const repo = mkdtempSync(path.join(os.tmpdir(), `${prefix}-repo-`));
   await generateIdentityModels(repo);
@@ -16,7 +17,7 @@ export async function startFleetAgent(ROOT, { agentsUrl, token, prefix, computeM
     await generateComputeModel(repo);
     writeFileSync(path.join(repo, 'mlp_heavy', 'config.pbtxt'), 'name: "mlp_heavy"\nmax_batch_size: 32\ndynamic_batching {\n  max_queue_delay_microseconds: 500\n  default_queue_policy { max_queue_size: 2048 }\n}\ninstance_group [ { count: 1, kind: KIND_CPU } ]\n');
   }
-  const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', computeModel ? 'identity_fp32,mlp_heavy' : 'identity_fp32',
+  const agent = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', repo, '--port', '0', '--providers', 'cpu', '--load-models', computeModel ? 'identity_fp32,mlp_heavy' : 'identity_fp32', ...(intraOpThreads ? ['--intra-op-threads', String(intraOpThreads)] : []),
     '--coordinator-url', agentsUrl, '--coordinator-token', token, '--state-dir', mkdtempSync(path.join(os.tmpdir(), `${prefix}-agent-`)), '--log-level', 'info'],
   { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
   const agentUrl = await new Promise((resolve) => {
