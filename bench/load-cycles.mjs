@@ -118,9 +118,9 @@ console.log(`load/unload cycles of ${model} over HTTP (${flags}); node ${process
 const alloc = base.allocator.allocator;
 console.log(`allocator: ${alloc.name}${alloc.version ? ` ${alloc.version.split('-')[0]}` : ''} (--allocator ${allocatorChoice}${process.env.LD_PRELOAD ? `, LD_PRELOAD=${process.env.LD_PRELOAD}` : ''}${process.env.MALLOC_CONF ? `, MALLOC_CONF=${process.env.MALLOC_CONF}` : ''}); memory releases at unload: ${base.allocator.available ? `on (${alloc.release})` : `off (${base.allocator.reason})`}`);
 console.log(`MiB, after full GCs unless named "as read"; cycle 0 = after ${WARMUP} warm-up cycles; malloc in use/free: glibc's mallinfo2, or jemalloc's stats.allocated and stats.resident minus it`);
-const header = ['cycles', 'RSS', 'vs 0', 'RSS as read', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'malloc in use', 'malloc free', 'sessions', 'releases'];
+const header = ['cycles', 'RSS', 'vs 0', 'RSS as read', 'heapTotal', 'heapUsed', 'code', 'young', 'external', 'arrayBuffers', 'malloc in use', 'malloc free', 'sessions', 'releases'];
 const table = rows.map((r) => [
-  String(r.n), mib(r.rss), r === base ? '' : pct(r.rss, base.rss), mib(r.asRead), mib(r.heapTotal), mib(r.heapUsed), mib(r.external), mib(r.arrayBuffers),
+  String(r.n), mib(r.rss), r === base ? '' : pct(r.rss, base.rss), mib(r.asRead), mib(r.heapTotal), mib(r.heapUsed), mib(r.code), mib(r.newSpace), mib(r.external), mib(r.arrayBuffers),
   r.malloc?.inUse !== undefined ? mib(r.malloc.inUse) : '-', r.malloc?.free !== undefined ? mib(r.malloc.free) : '-', String(r.liveSessions), String(r.allocator.releases),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
