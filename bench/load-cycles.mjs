@@ -10,9 +10,10 @@
 // (--allocator, default GPU_AGENT_ALLOCATOR or auto, is passed to it), with bench/lib/mem-probe.mjs
 // preloaded (NODE_OPTIONS), then POSTs load, one inference and unload of the model `--cycles` times over HTTP.
 // After 10 warm-up cycles ("cycle 0"), and at 100, 200, 500 and 1,000 cycles, it asks the probe
-// for the child's memory: VmRSS as read, then after full GCs VmRSS, V8's heapUsed, external
-// and arrayBuffers, malloc's bytes in use and free (mallinfo2) and the live onnxruntime
-// sessions. The verdicts use the after-GC RSS (what is held, not garbage awaiting collection):
+// for the child's memory: VmRSS as read, then after full GCs VmRSS, V8's heapTotal, heapUsed,
+// compiled code + bytecode ("code"), the young generation's physical pages ("young"), external
+// and arrayBuffers, malloc's bytes in use and free (glibc: mallinfo2; jemalloc: stats.allocated
+// and stats.resident minus it) and the live onnxruntime sessions. The verdicts use the after-GC RSS (what is held, not garbage awaiting collection):
 //   growth after 100 cycles  < 10% of cycle 0
 //   flat after that          = growth from cycle 100 to the last mark < 3% of cycle 100
 //   NODE_OPTIONS=--max-semi-space-size=1 node bench/load-cycles.mjs   # V8's young generation capped
