@@ -127,6 +127,8 @@ const table = rows.map((r) => [
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
 for (const line of [header, ...table]) console.log('  ' + line.map((c, i) => c.padStart(widths[i])).join('  '));
 
+const lastMs = rows.map((r) => r.allocator.lastMs).filter((ms) => ms > 0);
+if (lastMs.length) console.log(`release at unload (${base.allocator.allocator.release}), the last one before each mark: ${Math.min(...lastMs).toFixed(2)}–${Math.max(...lastMs).toFixed(2)} ms on the event loop's thread`);
 const at100 = rows.find((r) => r.n === 100);
 const last = rows.at(-1);
 let failed = false;

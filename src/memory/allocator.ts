@@ -46,7 +46,7 @@ export interface AllocatorIdentity {
 export interface AllocatorStatus {
   /** The malloc of this process and how it is released. */
   readonly allocator: AllocatorIdentity;
-  /** True when freed memory can be returned (the addon loaded and the C library has malloc_trim). */
+  /** True when freed memory can be returned (the addon loaded, and jemalloc runs or the C library has malloc_trim). */
   readonly available: boolean;
   /** Why not, when not available. */
   readonly reason: string | undefined;
@@ -178,7 +178,7 @@ function glibcRuntime(): string | undefined {
   return header?.glibcVersionRuntime;
 }
 
-/** One line for the start log, doctor and metrics: "jemalloc 5.3.0 (released at unload by purge)". */
+/** One line for the start log and doctor: "jemalloc 5.3.0 (freed memory released at unload by mallctl arena purge)". */
 export function describeAllocator(id: AllocatorIdentity = allocatorIdentity()): string {
   const version = id.version.split('-')[0];
   const how = !enabled ? 'not released at unload (--release-freed-memory false)' : id.release === 'none' ? `not released at unload (${reason ?? 'no addon'})` : `released at unload by ${id.release === 'purge' ? 'mallctl arena purge' : 'malloc_trim'}`;
@@ -201,7 +201,7 @@ export function allocatorStatus(): AllocatorStatus {
   return { allocator: allocatorIdentity(), available, reason: available ? undefined : enabled ? reason : 'turned off (--release-freed-memory false)', releases, returnedBytes, lastMs };
 }
 
-/** malloc's own figures (mallinfo2, all arenas), when the addon is loaded: bytes in use, free, mmapped. */
+/** malloc's own figures when the addon is loaded: glibc's mallinfo2 (all arenas) or jemalloc's stats (see native/malloc-release.c). */
 export function mallocInfo(): { arena?: number; inUse?: number; free?: number; mmapped?: number } | undefined {
   return load()?.info();
 }
