@@ -1,15 +1,19 @@
 // Memory of a real agent across load/unload cycles of one model (issue 10 item 11: RSS < 10%
 // above the start after 100 cycles, flat after that).
 //
-//   npm run build && node bench/load-cycles.mjs [--cycles 1000] [--model mlp] [--quick] [-- extra serve flags]
+//   npm run build && node bench/load-cycles.mjs [--cycles 1000] [--model mlp] [--quick] [--allocator auto|jemalloc|glibc] [-- extra serve flags]
 //   node bench/load-cycles.mjs -- --release-freed-memory false     # the agent without the fix
+//   node bench/load-cycles.mjs --allocator glibc                    # on glibc's malloc, for comparison
 //
-// Starts `gpu-agent serve` in a child process (only add_sub loaded) with bench/lib/mem-probe.mjs
-// preloaded, then POSTs load, one inference and unload of the model `--cycles` times over HTTP.
+// Starts `gpu-agent serve` in a child process (only add_sub loaded) the way the default launch
+// does: through scripts/gpu-agent.sh, which preloads jemalloc where libjemalloc2 is installed
+// (--allocator, default GPU_AGENT_ALLOCATOR or auto, is passed to it), with bench/lib/mem-probe.mjs
+// preloaded (NODE_OPTIONS), then POSTs load, one inference and unload of the model `--cycles` times over HTTP.
 // After 10 warm-up cycles ("cycle 0"), and at 100, 200, 500 and 1,000 cycles, it asks the probe
-// for the child's memory: VmRSS as read, then after full GCs VmRSS, V8's heapUsed, external
-// and arrayBuffers, malloc's bytes in use and free (mallinfo2) and the live onnxruntime
-// sessions. The verdicts use the after-GC RSS (what is held, not garbage awaiting collection):
+// for the child's memory: VmRSS as read, then after full GCs VmRSS, V8's heapTotal, heapUsed,
+// compiled code + bytecode ("code"), the young generation's physical pages ("young"), external
+// and arrayBuffers, malloc's bytes in use and free (glibc: mallinfo2; jemalloc: stats.allocated
+// and stats.resident minus it) and the live onnxruntime sessions. The verdicts use the after-GC RSS (what is held, not garbage awaiting collection):
 //   growth after 100 cycles  < 10% of cycle 0
 //   flat after that          = growth from cycle 100 to the last mark < 3% of cycle 100
 //   NODE_OPTIONS=--max-semi-space-size=1 node bench/load-cycles.mjs   # V8's young generation capped
@@ -32,6 +36,7 @@ const quick = argv.includes('--quick');
 const cycles = Number(opt('--cycles', quick ? 300 : 1000));
 const model = opt('--model', 'mlp');
 const extra = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
+const allocatorChoice = opt('--allocator', process.env.GPU_AGENT_ALLOCATOR ?? 'auto');
 const port = await new Promise((resolve) => {
   const srv = net.createServer().listen(0, '127.0.0.1', () => {
     const p = srv.address().port;
@@ -39,11 +44,14 @@ const port = await new Promise((resolve) => {
   });
 });
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [
-  '--expose-gc', '--import', path.join(ROOT, 'bench/lib/mem-probe.mjs'),
-  path.join(ROOT, 'dist/src/cli.js'), 'serve', '--grpc-port', '0', '--models', path.join(ROOT, 'models'), '--port', String(port), '--providers', 'cpu',
+// The launcher execs node (same process, so the IPC channel and signals reach the agent); the
+// probe and --expose-gc go through NODE_OPTIONS, after what the caller put there.
+const nodeOptions = [process.env.NODE_OPTIONS, '--expose-gc', `--import=${path.join(ROOT, 'bench/lib/mem-probe.mjs')}`].filter(Boolean).join(' ');
+const child = spawn('sh', [
+  path.join(ROOT, 'scripts/gpu-agent.sh'), '--allocator', allocatorChoice,
+  'serve', '--grpc-port', '0', '--models', path.join(ROOT, 'models'), '--port', String(port), '--providers', 'cpu',
   '--load-models', 'add_sub', '--log-level', 'warn', ...extra,
-], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, GPU_AGENT_NODE: process.execPath, NODE_OPTIONS: nodeOptions, ORT_DISABLE_TELEMETRY: '1' } });
 process.on('exit', () => child.kill('SIGKILL'));
 child.on('exit', (code, signal) => {
   if (!stopping) {
@@ -108,15 +116,19 @@ const pct = (a, b) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`
 const base = rows[0];
 const flags = `${extra.join(' ') || 'default flags'}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${process.env.NODE_OPTIONS ? `, NODE_OPTIONS=${process.env.NODE_OPTIONS}` : ''}`;
 console.log(`load/unload cycles of ${model} over HTTP (${flags}); node ${process.version}, ${os.cpus().length} CPUs, load average ${load0.toFixed(2)} → ${os.loadavg()[0].toFixed(2)}; ${msPerCycle.toFixed(1)} ms per cycle`);
-console.log(`memory releases at unload: ${base.allocator.available ? 'on' : `off (${base.allocator.reason})`}; MiB, after full GCs unless named "as read"; cycle 0 = after ${WARMUP} warm-up cycles`);
-const header = ['cycles', 'RSS', 'vs 0', 'RSS as read', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers', 'malloc in use', 'malloc free', 'sessions', 'releases'];
+const alloc = base.allocator.allocator;
+console.log(`allocator: ${alloc.name}${alloc.version ? ` ${alloc.version.split('-')[0]}` : ''} (--allocator ${allocatorChoice}${process.env.LD_PRELOAD ? `, LD_PRELOAD=${process.env.LD_PRELOAD}` : ''}${process.env.MALLOC_CONF ? `, MALLOC_CONF=${process.env.MALLOC_CONF}` : ''}); memory releases at unload: ${base.allocator.available ? `on (${alloc.release})` : `off (${base.allocator.reason})`}`);
+console.log(`MiB, after full GCs unless named "as read"; cycle 0 = after ${WARMUP} warm-up cycles; malloc in use/free: glibc's mallinfo2, or jemalloc's stats.allocated and stats.resident minus it`);
+const header = ['cycles', 'RSS', 'vs 0', 'RSS as read', 'heapTotal', 'heapUsed', 'code', 'young', 'external', 'arrayBuffers', 'malloc in use', 'malloc free', 'sessions', 'releases'];
 const table = rows.map((r) => [
-  String(r.n), mib(r.rss), r === base ? '' : pct(r.rss, base.rss), mib(r.asRead), mib(r.heapTotal), mib(r.heapUsed), mib(r.external), mib(r.arrayBuffers),
+  String(r.n), mib(r.rss), r === base ? '' : pct(r.rss, base.rss), mib(r.asRead), mib(r.heapTotal), mib(r.heapUsed), mib(r.code), mib(r.newSpace), mib(r.external), mib(r.arrayBuffers),
   r.malloc?.inUse !== undefined ? mib(r.malloc.inUse) : '-', r.malloc?.free !== undefined ? mib(r.malloc.free) : '-', String(r.liveSessions), String(r.allocator.releases),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
 for (const line of [header, ...table]) console.log('  ' + line.map((c, i) => c.padStart(widths[i])).join('  '));
 
+const lastMs = rows.map((r) => r.allocator.lastMs).filter((ms) => ms > 0);
+if (lastMs.length) console.log(`release at unload (${base.allocator.allocator.release}), the last one before each mark: ${Math.min(...lastMs).toFixed(2)}–${Math.max(...lastMs).toFixed(2)} ms on the event loop's thread`);
 const at100 = rows.find((r) => r.n === 100);
 const last = rows.at(-1);
 let failed = false;

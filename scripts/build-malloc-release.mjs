@@ -30,7 +30,7 @@ if (process.platform !== 'linux') {
   mkdirSync(path.dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
   // Undefined napi_* symbols are resolved against the node binary when the addon is loaded.
-  const r = spawnSync(cc, ['-shared', '-fPIC', '-O2', '-Wall', '-o', out, src], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(cc, ['-shared', '-fPIC', '-O2', '-Wall', '-o', out, src, '-ldl'], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status === 0) console.error(`native-deps: malloc-release built (${path.relative(ROOT, out)})`);
   else console.error(`native-deps: malloc-release not built (${r.error ? `${cc}: ${r.error.message}` : `${cc} exited ${r.status}`}); the agent runs without it (memory freed at unload stays resident; README "Memory across load/unload")`);
 }

@@ -55,6 +55,8 @@ run cp "$(readlink -f "$(command -v node)")" "$app/bin/node"
 run npm run --silent build
 run npm run --silent models -- --all
 run cp -r package.json package-lock.json .npmrc dist proto models "$app/app/"
+run mkdir -p "$app/app/scripts"
+run cp scripts/gpu-agent.sh "$app/app/scripts/" # the launcher: jemalloc where the host has libjemalloc2
 # node_modules without other platforms' onnxruntime binaries, then without dev dependencies.
 run tar -cf "$stage/nm.tar" --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' \
@@ -81,7 +83,9 @@ cd "$here/app"
 cmd=serve
 case "${1:-}" in serve|doctor|coordinator|version|--version|help|--help) cmd=$1; shift ;; esac
 case "$cmd" in
-  serve|doctor) exec "$here/bin/node" dist/src/cli.js "$cmd" --models "${GPU_AGENT_MODELS:-$here/app/models}" "$@" ;;
+  # serve through the launcher: jemalloc preloaded where installed (GPU_AGENT_ALLOCATOR=glibc: not)
+  serve) GPU_AGENT_NODE="$here/bin/node" exec sh "$here/app/scripts/gpu-agent.sh" serve --models "${GPU_AGENT_MODELS:-$here/app/models}" "$@" ;;
+  doctor) exec "$here/bin/node" dist/src/cli.js "$cmd" --models "${GPU_AGENT_MODELS:-$here/app/models}" "$@" ;;
   *) exec "$here/bin/node" dist/src/cli.js "$cmd" "$@" ;;
 esac
 START

@@ -7,7 +7,8 @@
 # What it does, in order (each step is printed; --dry-run prints them without doing them):
 #   1. checks: root, the OS (Ubuntu/Debian from /etc/os-release), the NVIDIA driver (nvidia-smi;
 #      stops here without one unless --allow-no-gpu), the port (free, or already ours), systemd
-#   2. installs missing tools (curl, xz-utils, openssl, iproute2) and Node.js when it is missing
+#   2. installs missing tools (curl, xz-utils, openssl, iproute2, libjemalloc2 unless --allocator
+#      glibc) and Node.js when it is missing
 #      or older than 20.19: Debian/Ubuntu's own package when its version is new enough, else the
 #      official nodejs.org tarball (latest 22.x, checked against SHASUMS256.txt) in
 #      /usr/local/lib/nodejs with links in /usr/local/bin
@@ -42,7 +43,7 @@ readonly NODE_TARBALL_LINE=22
 readonly NODE_TARBALL_DIR=/usr/local/lib/nodejs
 readonly INSTALL_MARKER=.gpu-agent-install
 # agent.env keys this script writes; any other KEY=value line in it is kept on re-runs.
-readonly MANAGED_KEYS='GPU_AGENT_HOST|GPU_AGENT_PORT|GPU_AGENT_MODELS|GPU_AGENT_API_TOKEN|GPU_AGENT_SHUTDOWN_GRACE_MS|GPU_AGENT_PROVIDERS|GPU_AGENT_COORDINATOR_URL|GPU_AGENT_COORDINATOR_TOKEN|LD_LIBRARY_PATH'
+readonly MANAGED_KEYS='GPU_AGENT_HOST|GPU_AGENT_PORT|GPU_AGENT_MODELS|GPU_AGENT_API_TOKEN|GPU_AGENT_SHUTDOWN_GRACE_MS|GPU_AGENT_PROVIDERS|GPU_AGENT_COORDINATOR_URL|GPU_AGENT_COORDINATOR_TOKEN|GPU_AGENT_ALLOCATOR|LD_LIBRARY_PATH'
 OS_RELEASE=${GPU_AGENT_INSTALL_OS_RELEASE:-/etc/os-release} # overridable for the tests only
 
 # Options (see usage).
@@ -55,6 +56,7 @@ coordinator=""
 coordinator_token=""
 cuda=auto
 grace_ms=""
+allocator=""
 node_source=auto
 node_version=""
 cuda_lib_path=""
@@ -143,6 +145,10 @@ Re-running upgrades in place and keeps the settings not given again.
                            version, 13 when >= 13 or without a driver); none: CPU only
   --cuda-lib-path DIRS     colon-separated folders of the CUDA/cuDNN libraries, written as
                            LD_LIBRARY_PATH (default: searched for on this host)
+  --allocator auto|jemalloc|glibc
+                           the agent's malloc (GPU_AGENT_ALLOCATOR, read by scripts/gpu-agent.sh,
+                           the unit's ExecStart; default auto: jemalloc, installing libjemalloc2
+                           when missing; glibc: no preload; docs/memory.md)
   --shutdown-grace-ms N    drain time on stop (GPU_AGENT_SHUTDOWN_GRACE_MS, default 30000);
                            the unit's TimeoutStopSec is this plus 10 s
   --node-source auto|apt|tarball
@@ -170,7 +176,7 @@ while [ $# -gt 0 ]; do
   esac
   case $opt in
     --port | --grpc-port | --models | --token | --coordinator | --coordinator-token | --prefix | --cuda | \
-      --cuda-lib-path | --shutdown-grace-ms | --node-source | --node-version | --wait-timeout)
+      --cuda-lib-path | --shutdown-grace-ms | --node-source | --node-version | --wait-timeout | --allocator)
       need_value "$@"
       val=$2
       shift 2
@@ -188,6 +194,7 @@ while [ $# -gt 0 ]; do
         --node-source) node_source=$val ;;
         --node-version) node_version=$val ;;
         --wait-timeout) wait_timeout=$val ;;
+        --allocator) allocator=$val ;;
       esac
       ;;
     --allow-no-gpu) allow_no_gpu=1; shift ;;
@@ -242,6 +249,7 @@ case $prefix in
     usage_error "--prefix $prefix would mix the agent with the system's files (and --uninstall removes it): use a folder of its own, e.g. /opt/gpu-agent" ;;
 esac
 case $cuda in auto | 12 | 13 | none) ;; *) usage_error "--cuda must be auto, 12, 13 or none, not '$cuda'" ;; esac
+case $allocator in "" | auto | jemalloc | glibc) ;; *) usage_error "--allocator must be auto, jemalloc or glibc, not '$allocator'" ;; esac
 case $node_source in auto | apt | tarball) ;; *) usage_error "--node-source must be auto, apt or tarball, not '$node_source'" ;; esac
 if [ -n "$node_version" ]; then
   [[ $node_version =~ ^v?[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage_error "--node-version must look like 22.12.0, not '$node_version'"
@@ -305,6 +313,8 @@ resolve_settings() {
   [ -n "$coordinator" ] || coordinator=$(env_file_value GPU_AGENT_COORDINATOR_URL)
   [ -n "$coordinator_token" ] || coordinator_token=$(env_file_value GPU_AGENT_COORDINATOR_TOKEN)
   [ -n "$grace_ms" ] || grace_ms=$(env_file_value GPU_AGENT_SHUTDOWN_GRACE_MS)
+  [ -n "$allocator" ] || allocator=$(env_file_value GPU_AGENT_ALLOCATOR)
+  allocator=${allocator:-auto}
   grace_ms=${grace_ms:-30000}
   [ -n "$cuda_lib_path" ] || cuda_lib_path=$(env_file_value LD_LIBRARY_PATH)
   token_source="given with --token"
@@ -375,7 +385,10 @@ ExecStartPre=-+$modprobe -u -c=0
 EOF
   fi
   cat <<EOF
-ExecStart=$node $prefix/dist/src/cli.js serve
+# scripts/gpu-agent.sh preloads jemalloc (GPU_AGENT_ALLOCATOR in $ENV_FILE: auto, jemalloc or
+# glibc) and execs node, which keeps this PID: SIGTERM reaches the agent (docs/memory.md).
+Environment=GPU_AGENT_NODE=$node
+ExecStart=/bin/sh $prefix/scripts/gpu-agent.sh serve
 Restart=on-failure
 RestartSec=5s
 # Exit code 2 is a configuration error: restarting cannot fix it.
@@ -425,6 +438,8 @@ GPU_AGENT_GRPC_PORT=$grpc_port
 GPU_AGENT_MODELS=$models
 GPU_AGENT_API_TOKEN=$token
 GPU_AGENT_SHUTDOWN_GRACE_MS=$grace_ms
+# the agent's malloc, chosen by scripts/gpu-agent.sh at start: auto (jemalloc when installed), jemalloc, glibc
+GPU_AGENT_ALLOCATOR=$allocator
 EOF
   if [ "$cuda" = none ]; then
     printf 'GPU_AGENT_PROVIDERS=cpu\n'
@@ -613,6 +628,16 @@ have xz || missing_pkgs+=(xz-utils)
 have openssl || missing_pkgs+=(openssl)
 have ss || missing_pkgs+=(iproute2)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing_pkgs+=(ca-certificates)
+# jemalloc for the agent (scripts/gpu-agent.sh preloads it): its RSS stays flat over model
+# load/unload cycles where glibc's grows. The launcher's own lookup says whether it is there.
+if [ "$allocator" = glibc ]; then
+  say "allocator: glibc (--allocator glibc): libjemalloc2 not needed"
+elif jemalloc=$(env -u LD_PRELOAD GPU_AGENT_ALLOCATOR=auto sh "$SRC_DIR/scripts/gpu-agent.sh" --print-allocator) && [ "${jemalloc%% *}" = jemalloc ]; then
+  say "allocator: ${jemalloc} (GPU_AGENT_ALLOCATOR=$allocator)"
+else
+  say "allocator: libjemalloc.so.2 not found: installing libjemalloc2 (GPU_AGENT_ALLOCATOR=$allocator)"
+  missing_pkgs+=(libjemalloc2)
+fi
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   run apt-get update
   run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
@@ -837,7 +862,7 @@ if [ "$use_systemd" = 0 ]; then
   step "no systemd (--no-systemd): start the agent yourself (stop an agent of an earlier install first: SIGTERM drains it)"
   cat <<EOF
     set -a; . $ENV_FILE; set +a
-    runuser -u $AGENT_USER -- $(node_path) $prefix/dist/src/cli.js serve
+    runuser -u $AGENT_USER -- env GPU_AGENT_NODE=$(node_path) sh $prefix/scripts/gpu-agent.sh serve
 EOF
   [ "$dry" = 1 ] || run rm -rf "$previous_dir"
   step "installed"

@@ -7,7 +7,8 @@
 set -euo pipefail
 
 # "<command that proves it is installed> <debian package>" per line; "py:<module>" checks that
-# Debian's /usr/bin/python3 can import the module.
+# Debian's /usr/bin/python3 can import the module; "lib:<soname>" that the library is in one of
+# the folders scripts/gpu-agent.sh looks in.
 WANTED=(
   "promtool prometheus"   # test/deploy/promtool.test.ts: check/test rules, check metrics
   "chromium chromium"
@@ -15,13 +16,24 @@ WANTED=(
   "py:jsonschema python3-jsonschema"
   "setpriv util-linux"   # test/integration/operations.test.ts: the agent as a non-root user
   "cc gcc"   # npm run build: dist/native/malloc-release.node (test/integration/load-cycles-memory.test.ts)
+  "lib:libjemalloc.so.2 libjemalloc2"   # scripts/gpu-agent.sh preloads it: test/integration/allocator-launch.test.ts
 )
+
+has_lib() {
+  local d
+  for d in "/usr/lib/$(uname -m)-linux-gnu" /usr/lib64 /usr/lib /usr/local/lib; do
+    [ -r "$d/$1" ] && return 0
+  done
+  return 1
+}
 
 missing=()
 for entry in "${WANTED[@]}"; do
   cmd=${entry%% *}; pkg=${entry#* }
   if [[ $cmd == py:* ]]; then
     /usr/bin/python3 -c "import ${cmd#py:}" >/dev/null 2>&1 || missing+=("$pkg")
+  elif [[ $cmd == lib:* ]]; then
+    has_lib "${cmd#lib:}" || missing+=("$pkg")
   else
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   fi

@@ -19,7 +19,7 @@ import { createDecodeQueue, type DecodeQueue } from './preprocess/image.js';
 import { ModelRepository } from './repository/repository.js';
 import { hostMemoryProbe, type MemoryProbe } from './sessions/memory.js';
 import { ModelManager } from './sessions/model-manager.js';
-import { setFreedMemoryRelease } from './memory/allocator.js';
+import { logAllocator, setFreedMemoryRelease } from './memory/allocator.js';
 import { createPullService, type PullService } from './sources/index.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { RepositoryPoller } from './repository/poller.js';
@@ -182,6 +182,7 @@ export class Agent {
     const inv = this.telemetry.inventory();
     if (inv.reason) this.logger.info({ reason: inv.reason }, 'no GPU telemetry');
     else this.logger.info({ gpus: inv.gpus.map((g) => `${g.index}: ${g.name}`), driver: inv.driverVersion, cuda: inv.cudaVersion }, 'GPUs found');
+    logAllocator(this.logger); // which malloc this process runs on (scripts/gpu-agent.sh preloads jemalloc)
     // One serving context for both transports (the shared memory registry hangs off it).
     const serving = { config: this.config, models: this.models, repository: this.repository, node: this.node, agentVersion: AGENT_VERSION, metrics: this.metrics, pulls: this.pulls,
       images: { queue: this.decodeQueue, maxPixels: this.config.maxImagePixels } };

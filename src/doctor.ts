@@ -15,6 +15,7 @@ import type { AgentConfig } from './config/schema.js';
 import { cudaProviderMissing, ortLibraryDir, type ProviderName } from './execution/ort-session.js';
 import { ModelRepository } from './repository/repository.js';
 import { loadChecks, whoAnswers } from './doctor-load.js';
+import { allocatorCheck } from './memory/launch.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -151,6 +152,7 @@ async function grpcPortCheck(host: string, port: number, httpCheck: Check): Prom
 export async function runDoctor(config: AgentConfig, probes: DoctorProbes = {}, options: { load?: boolean } = {}): Promise<{ ok: boolean; checks: Check[] }> {
   const checks: Check[] = [nodeCheck()];
   checks.push({ name: 'onnxruntime', status: 'ok', detail: `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}` });
+  checks.push(allocatorCheck());
   const providers = await Promise.all(config.providers.map((p) => providerCheck(p as ProviderName, config.cudaDeviceId)));
   checks.push(...providers);
   if (!providers.some((c) => c.status === 'ok')) {

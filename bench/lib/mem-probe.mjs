@@ -5,6 +5,7 @@
 // GCs make the figures about what is held, not about garbage not yet collected; the probe holds
 // nothing between calls (the measurement itself must not grow).
 import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -24,10 +25,13 @@ process.on('message', async (msg) => {
   globalThis.gc();
   await sleep(20);
   const u = process.memoryUsage();
+  const c = v8.getHeapCodeStatistics();
+  const space = (name) => v8.getHeapSpaceStatistics().find((x) => x.space_name === name);
   const { mallocInfo, allocatorStatus } = await import(pathToFileURL(path.join(dist, 'memory/allocator.js')).href);
   const { liveSessions } = await import(pathToFileURL(path.join(dist, 'execution/live-sessions.js')).href);
   process.send({
     type: 'mem', id: msg.id, asRead, rss: rss(), heapTotal: u.heapTotal, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers,
+    code: c.code_and_metadata_size + c.bytecode_and_metadata_size, newSpace: space('new_space')?.physical_space_size ?? 0, oldSpace: space('old_space')?.space_used_size ?? 0,
     malloc: mallocInfo() ?? null, allocator: allocatorStatus(), liveSessions: liveSessions.count,
   });
 });

@@ -9,11 +9,15 @@
  * every whole free page; it runs after each unload, eviction and reload, and after a failed
  * load (wherever sessions were released).
  *
+ * Under jemalloc (preloaded by scripts/gpu-agent.sh, the default launch: docs/memory.md) the
+ * same call purges jemalloc's unused dirty pages of every arena (mallctl "arena.4096.purge")
+ * instead: malloc_trim is glibc's and has nothing to do there.
+ *
  * The addon is optional (dist/native/malloc-release.node, built by `npm run build` where a C
  * compiler exists; see native/malloc-release.c). Without it `release()` does nothing and
- * `status()` says why.
+ * `status()` says why; the allocator is then told from /proc/self/maps.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +25,28 @@ import type { Logger } from '../util/logger.js';
 
 interface Addon {
   readonly supported: boolean;
+  /** Which malloc the process runs on: "jemalloc" (mallctl resolves), "glibc" or "other". */
+  readonly allocator?: string;
+  /** jemalloc's version string, or glibc's. */
+  readonly version?: string;
   trim(): boolean;
   info(): { arena?: number; inUse?: number; free?: number; mmapped?: number };
 }
 
+/** The malloc this process runs on, as detected at first use. */
+export interface AllocatorIdentity {
+  /** "jemalloc" (preloaded: scripts/gpu-agent.sh), "glibc", or "other" (e.g. musl). */
+  readonly name: 'jemalloc' | 'glibc' | 'other';
+  /** Its version when known ("5.3.0-0-g54eaed1d..." for jemalloc, "2.36" for glibc), else "". */
+  readonly version: string;
+  /** How freed memory is released at unload: "purge" (jemalloc), "trim" (glibc), "none". */
+  readonly release: 'purge' | 'trim' | 'none';
+}
+
 export interface AllocatorStatus {
-  /** True when freed memory can be returned (the addon loaded and the C library has malloc_trim). */
+  /** The malloc of this process and how it is released. */
+  readonly allocator: AllocatorIdentity;
+  /** True when freed memory can be returned (the addon loaded, and jemalloc runs or the C library has malloc_trim). */
   readonly available: boolean;
   /** Why not, when not available. */
   readonly reason: string | undefined;
@@ -73,7 +93,7 @@ function load(): Addon | undefined {
   try {
     const a = require(ADDON_PATH) as Addon;
     if (a.supported) addon = a;
-    else reason = 'the C library has no malloc_trim (not glibc)';
+    else reason = 'the C library has no malloc_trim (not glibc) and jemalloc is not preloaded';
   } catch (err) {
     reason = `${ADDON_PATH} cannot be loaded (${(err as Error).message.split('\n')[0]}); npm run build builds it where a C compiler exists`;
   }
@@ -128,12 +148,60 @@ export function releaseAfterUnload(logger: Logger): void {
   logger.info({ reason }, 'freed session memory is not returned to the OS after unloads (malloc-release addon unavailable)');
 }
 
-export function allocatorStatus(): AllocatorStatus {
-  const available = load() !== undefined && enabled;
-  return { available, reason: available ? undefined : enabled ? reason : 'turned off (--release-freed-memory false)', releases, returnedBytes, lastMs };
+let identity: AllocatorIdentity | undefined;
+
+/**
+ * The malloc this process runs on: from the addon (jemalloc's mallctl resolves only when
+ * jemalloc is the process's malloc), else from the libraries mapped (/proc/self/maps).
+ */
+export function allocatorIdentity(): AllocatorIdentity {
+  if (identity) return identity;
+  const a = load();
+  if (a?.allocator === 'jemalloc') identity = { name: 'jemalloc', version: a.version ?? '', release: 'purge' };
+  else if (a?.allocator === 'glibc') identity = { name: 'glibc', version: a.version ?? '', release: 'trim' };
+  else {
+    let maps = '';
+    try {
+      maps = readFileSync('/proc/self/maps', 'utf8');
+    } catch {
+      // not Linux: nothing to read
+    }
+    const name = /libjemalloc\.so/.test(maps) ? 'jemalloc' : glibcRuntime() ? 'glibc' : 'other';
+    identity = { name, version: name === 'glibc' ? glibcRuntime() ?? '' : '', release: 'none' };
+  }
+  return identity;
 }
 
-/** malloc's own figures (mallinfo2, all arenas), when the addon is loaded: bytes in use, free, mmapped. */
+/** glibc's version from Node's diagnostic report header, when the C library is glibc. */
+function glibcRuntime(): string | undefined {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime;
+}
+
+/** One line for the start log and doctor: "jemalloc 5.3.0 (freed memory released at unload by mallctl arena purge)". */
+export function describeAllocator(id: AllocatorIdentity = allocatorIdentity()): string {
+  const version = id.version.split('-')[0];
+  const how = !enabled ? 'not released at unload (--release-freed-memory false)' : id.release === 'none' ? `not released at unload (${reason ?? 'no addon'})` : `released at unload by ${id.release === 'purge' ? 'mallctl arena purge' : 'malloc_trim'}`;
+  return `${id.name}${version ? ` ${version}` : ''} (freed memory ${how})`;
+}
+
+/**
+ * The start's one line about the allocator: which malloc, how unloads release memory, and on
+ * glibc how to get jemalloc (the launcher, scripts/gpu-agent.sh, preloads it where installed).
+ */
+export function logAllocator(logger: Logger): void {
+  const id = allocatorIdentity();
+  const fields = { allocator: id.name, allocatorVersion: id.version, release: enabled ? id.release : 'off' };
+  if (id.name === 'jemalloc') logger.info(fields, `memory allocator: ${describeAllocator(id)}`);
+  else logger.info({ ...fields, hint: 'scripts/gpu-agent.sh (npm start, the installed service, the image) preloads jemalloc where libjemalloc2 is installed; GPU_AGENT_ALLOCATOR=glibc keeps glibc (docs/memory.md)' }, `memory allocator: ${describeAllocator(id)}`);
+}
+
+export function allocatorStatus(): AllocatorStatus {
+  const available = load() !== undefined && enabled;
+  return { allocator: allocatorIdentity(), available, reason: available ? undefined : enabled ? reason : 'turned off (--release-freed-memory false)', releases, returnedBytes, lastMs };
+}
+
+/** malloc's own figures when the addon is loaded: glibc's mallinfo2 (all arenas) or jemalloc's stats (see native/malloc-release.c). */
 export function mallocInfo(): { arena?: number; inUse?: number; free?: number; mmapped?: number } | undefined {
   return load()?.info();
 }

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import * as ort from 'onnxruntime-node';
 import type { ModelManager } from '../sessions/model-manager.js';
 import { AGENT_VERSION } from '../version.js';
+import { registerMemoryMetrics } from './memory.js';
 import { registerRoutingMetrics, type RoutingMetrics } from './routing.js';
 
 /** What the metrics need from the GPU/host telemetry (see telemetry/). */
@@ -154,6 +155,7 @@ export class AgentMetrics {
     });
     new Gauge({ name: 'gpu_agent_build_info', help: 'Agent build information', labelNames: ['version', 'node', 'onnxruntime'], registers: [r] })
       .set({ version: AGENT_VERSION, node: process.version, onnxruntime: ort.env.versions.common }, 1);
+    registerMemoryMetrics(r);
   }
 
   /**

@@ -119,7 +119,7 @@ describe('install.sh --dry-run (no GPU)', () => {
   it('writes the env file with the host, port, models, token and drain grace', () => {
     const env = writtenFile(plan.stdout, '/etc/gpu-agent/agent.env');
     for (const line of ['GPU_AGENT_HOST=0.0.0.0', 'GPU_AGENT_PORT=18765', 'GPU_AGENT_MODELS=/srv/models',
-      `GPU_AGENT_API_TOKEN=${TOKEN}`, 'GPU_AGENT_SHUTDOWN_GRACE_MS=30000']) {
+      `GPU_AGENT_API_TOKEN=${TOKEN}`, 'GPU_AGENT_SHUTDOWN_GRACE_MS=30000', 'GPU_AGENT_ALLOCATOR=auto']) {
       expect(env.split('\n')).toContain(line);
     }
     expect(env).not.toMatch(/COORDINATOR/);
@@ -133,7 +133,9 @@ describe('install.sh --dry-run (no GPU)', () => {
       'CapabilityBoundingSet=', 'WantedBy=multi-user.target']) {
       expect(unit).toContain(line);
     }
-    expect(unit.find((l) => l.startsWith('ExecStart='))).toMatch(/^ExecStart=\/\S*node \/opt\/gpu-agent\/dist\/src\/cli\.js serve$/);
+    // The launcher (preloads jemalloc, then execs node: the PID systemd signals is the agent's).
+    expect(unit.find((l) => l.startsWith('ExecStart='))).toBe('ExecStart=/bin/sh /opt/gpu-agent/scripts/gpu-agent.sh serve');
+    expect(unit.find((l) => l.startsWith('Environment=GPU_AGENT_NODE='))).toMatch(/^Environment=GPU_AGENT_NODE=\/\S*node$/);
     // these would hide the GPU or break V8
     expect(unit.filter((l) => /^(PrivateDevices|DevicePolicy|MemoryDenyWriteExecute)=/.test(l))).toEqual([]);
   });
@@ -176,7 +178,7 @@ describe('install.sh --dry-run: choices', () => {
     expect(r.out).toMatch(/curl -fsSL https:\/\/nodejs\.org\/dist\/latest-v22\.x\/SHASUMS256\.txt/);
     expect(r.out).toMatch(/sha256sum --check/);
     expect(r.out).toMatch(/ln -sfn \/usr\/local\/lib\/nodejs\/node-v22\.x\.y-linux-x64\/bin\/node \/usr\/local\/bin\/node/);
-    expect(writtenFile(r.stdout, '/etc/systemd/system/gpu-agent.service')).toMatch(/^ExecStart=\/usr\/local\/bin\/node /m);
+    expect(writtenFile(r.stdout, '/etc/systemd/system/gpu-agent.service')).toMatch(/^Environment=GPU_AGENT_NODE=\/usr\/local\/bin\/node$/m);
   });
 
   it('writes the coordinator settings and the drain grace given as flags', () => {
@@ -188,6 +190,30 @@ describe('install.sh --dry-run: choices', () => {
     expect(env).toContain('GPU_AGENT_COORDINATOR_TOKEN=coordtoken123');
     expect(env).toContain('GPU_AGENT_SHUTDOWN_GRACE_MS=45000');
     expect(writtenFile(r.stdout, '/etc/systemd/system/gpu-agent.service').split('\n')).toContain('TimeoutStopSec=55');
+  });
+
+  it('installs libjemalloc2 for the agent when the host lacks it (the launcher\'s own lookup says so)', () => {
+    const r = bash(INSTALL, ['--dry-run', '--allow-no-gpu', '--token', TOKEN, '--port', '18765'], [bin.noGpu], { GPU_AGENT_JEMALLOC_PATH: '/nonexistent/libjemalloc.so.2' });
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/allocator: libjemalloc\.so\.2 not found: installing libjemalloc2 \(GPU_AGENT_ALLOCATOR=auto\)/);
+    expect(r.out).toMatch(/\[dry-run\] env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends (\S+ )*libjemalloc2$/m);
+  });
+
+  it('keeps the jemalloc it finds (no apt-get for it)', () => {
+    const lib = path.join(mkdtempSync(path.join(os.tmpdir(), 'gpu-agent-je-')), 'libjemalloc.so.2');
+    writeFileSync(lib, ''); // only looked up here, never loaded
+    const r = bash(INSTALL, ['--dry-run', '--allow-no-gpu', '--token', TOKEN, '--port', '18765'], [bin.noGpu], { GPU_AGENT_JEMALLOC_PATH: lib });
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toContain(`allocator: jemalloc ${lib} (GPU_AGENT_ALLOCATOR=auto)`);
+    expect(r.out).not.toMatch(/apt-get install .*libjemalloc2/);
+  });
+
+  it('--allocator glibc: no libjemalloc2, and the service starts on glibc (GPU_AGENT_ALLOCATOR=glibc)', () => {
+    const r = bash(INSTALL, ['--dry-run', '--allow-no-gpu', '--allocator', 'glibc', '--token', TOKEN, '--port', '18765'], [bin.noGpu], { GPU_AGENT_JEMALLOC_PATH: '/nonexistent/libjemalloc.so.2' });
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/allocator: glibc \(--allocator glibc\): libjemalloc2 not needed/);
+    expect(r.out).not.toMatch(/libjemalloc2$/m);
+    expect(writtenFile(r.stdout, '/etc/gpu-agent/agent.env').split('\n')).toContain('GPU_AGENT_ALLOCATOR=glibc');
   });
 
   it('generates a token when none is given (openssl rand -hex 24)', () => {
@@ -226,6 +252,7 @@ describe('install.sh refusals', () => {
     [['--prefix', '/usr'], /--prefix \/usr would mix the agent with the system's files/],
     [['--coordinator', 'ftp://x'], /--coordinator must be an http\(s\):\/\/ or ws\(s\):\/\/ URL/],
     [['--node-source', 'nodesource'], /--node-source must be auto, apt or tarball/],
+    [['--allocator', 'tcmalloc'], /--allocator must be auto, jemalloc or glibc, not 'tcmalloc'/],
     [['--purge'], /--purge only goes with --uninstall/],
   ])('%j fails with exit 2 and a clear message', (args, message) => {
     const r = bash(INSTALL, ['--dry-run', '--allow-no-gpu', ...args], [bin.noGpu]);
@@ -390,6 +417,11 @@ describe('lint', () => {
     expect(docker).toMatch(/^USER 10001:10001$/m); // the gpu-agent user, numeric for runAsNonRoot (deploy/)
     expect(docker).toMatch(/useradd --system --uid 10001/);
     expect(docker).toMatch(/^EXPOSE 8000 8001$/m);
+    // jemalloc in the image, preloaded by the launcher as the ENTRYPOINT (checked at build time)
+    expect(docker).toMatch(/apt-get install -y --no-install-recommends libjemalloc2/);
+    expect(docker).toMatch(/^COPY --from=build \/app\/scripts\/gpu-agent\.sh \.\/scripts\/gpu-agent\.sh$/m);
+    expect(docker).toMatch(/^ENTRYPOINT \["\/bin\/sh", "\/opt\/gpu-agent\/scripts\/gpu-agent\.sh"\]$/m);
+    expect(docker).toMatch(/sh scripts\/gpu-agent\.sh --print-allocator \| grep '\^jemalloc '/);
     const provider = readFileSync(PROVIDER, 'utf8');
     expect(provider).toMatch(/com\.github\.asus4\.onnxruntime\.linux-x64-gpu@0\.4\.9/);
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
