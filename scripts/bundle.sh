@@ -94,7 +94,7 @@ else
   echo "+ write $app/start.sh"
 fi
 run mkdir -p "$out"
-total=$([ "$dry" = 1 ] && echo 0 || du -sm "$app" | cut -f1)
+if [ "$dry" = 1 ]; then total=0; else total=$(du -sm "$app" | cut -f1); fi
 echo "bundle: compressing $total MiB (a few minutes on 2 cores)"
 if [ "$dry" = 1 ]; then
   echo "+ tar -C $stage -cf - $name | xz -T0 -6 > $partial; mv $partial $final (progress every 5 s)"

@@ -605,7 +605,7 @@ check_port() {
     listener_pid=$(ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n 1)
     if [ -n "$listener_pid" ] && [ "$(ps -o user= -p "$listener_pid" 2>/dev/null | tr -d ' ')" = "$AGENT_USER" ]; then
       ours=1
-    elif [ "$existing_env" = 1 ] && [ "$(env_file_value $2)" = "$1" ] &&
+    elif [ "$existing_env" = 1 ] && [ "$(env_file_value "$2")" = "$1" ] &&
       systemctl is-active --quiet "$SERVICE.service" 2>/dev/null; then
       ours=1
     fi

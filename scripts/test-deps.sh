@@ -17,6 +17,7 @@ WANTED=(
   "setpriv util-linux"   # test/integration/operations.test.ts: the agent as a non-root user
   "cc gcc"   # npm run build: dist/native/malloc-release.node (test/integration/load-cycles-memory.test.ts)
   "lib:libjemalloc.so.2 libjemalloc2"   # scripts/gpu-agent.sh preloads it: test/integration/allocator-launch.test.ts
+  "shellcheck shellcheck"   # test/ops/install.test.ts: every scripts/*.sh passes shellcheck
 )
 
 has_lib() {
