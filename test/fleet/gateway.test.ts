@@ -100,10 +100,10 @@ describe('gateway: one client endpoint for the fleet', () => {
     expect((await get(`${coordinator.url}/nodes`, alice)).status).toBe(401);
   });
 
-  it('answers 404 for a model no node has (no manifest known), 400 for a bad deadline, 504 for one already past', async () => {
+  it('answers 503 for a model no node has (no manifest known), 400 for a bad deadline, 504 for one already past', async () => {
     const r = await infer('no_such_model');
-    expect(r.status).toBe(404);
-    expect(r.json.error).toMatch(/^Request for unknown model: 'no_such_model' is not found \(no node of the fleet has model 'no_such_model' in its repository, and the coordinator knows no manifest for it/);
+    expect(r.status).toBe(503);
+    expect(r.json.error).toMatch(/no node of the fleet has model 'no_such_model' in its repository, and the coordinator knows no manifest for it/);
     expect((await infer('identity_fp32', fp32, { 'x-timeout-ms': 'soon' })).json.error).toMatch(/x-timeout-ms must be a positive number/);
     const late = await infer('identity_fp32', { ...fp32, parameters: { timeout: 1 } });
     expect(late.status).toBe(504);

@@ -109,10 +109,10 @@ describe('load on demand by pull-by-URI', () => {
     expect(server.requests.filter((x) => x.url === '/add_sub/model.onnx').length).toBe(before + 1);
   });
 
-  it('no manifest known and no node has the model: 404 in Triton\'s words, with the reason', async () => {
+  it('no manifest known and no node has the model: 503 with the reason', async () => {
     const r = await post(`${coordinator.url}/v2/models/unheard_of/infer`, addSubInput, alice);
-    expect(r.status).toBe(404);
-    expect(r.json.error).toBe("Request for unknown model: 'unheard_of' is not found (no node of the fleet has model 'unheard_of' in its repository, and the coordinator knows no manifest for it: PUT /models/unheard_of/manifest or --manifests)");
+    expect(r.status).toBe(503);
+    expect(r.json.error).toBe("no node of the fleet has model 'unheard_of' in its repository, and the coordinator knows no manifest for it (PUT /models/unheard_of/manifest or --manifests)");
     expect(coordinator.audit().some((x) => x.kind === 'command' && x.target === 'unheard_of')).toBe(false);
   });
 

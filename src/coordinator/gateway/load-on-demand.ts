@@ -17,11 +17,10 @@ import type { Clock } from '../../util/clock.js';
 import type { Manifest } from '../../sources/manifest.js';
 import type { GatewayFleet, GatewayNode } from './fleet.js';
 import type { RoutedCandidate, Router } from './router.js';
-import { TRITON_MESSAGES } from '../../errors.js';
 
 export type LoadResult =
   | { readonly ok: true; readonly nodeId: string }
-  | { readonly ok: false; readonly status: 404 | 503 | 504; readonly error: string };
+  | { readonly ok: false; readonly status: 503 | 504; readonly error: string };
 
 /** Whether a node can hold `bytes` more (pure; see the file comment for the rule). */
 export function hasRoomFor(node: Pick<GatewayNode, 'gpus'>, bytes: number | undefined): boolean {
@@ -94,11 +93,12 @@ export class OnDemandLoader {
     const manifest = this.manifestOf(model);
     const listed = this.fleet.nodes().some((n) => n.models.some((m) => m.name === model));
     if (!manifest) {
-      // Listed somewhere but nowhere able to take work: 503, it may come back. Unknown to the
-      // whole fleet: 404 in Triton's words (gRPC NOT_FOUND), final, as a single agent says it.
-      return listed
-        ? { ok: false, status: 503, error: `no node that takes work has model '${model}' (every node listing it is cordoned, draining, disconnected or out of rotation), and the coordinator knows no manifest to pull it elsewhere` }
-        : { ok: false, status: 404, error: TRITON_MESSAGES.unknownModel(model, `no node of the fleet has model '${model}' in its repository, and the coordinator knows no manifest for it: PUT /models/${model}/manifest or --manifests`) };
+      return {
+        ok: false, status: 503,
+        error: listed
+          ? `no node that takes work has model '${model}' (every node listing it is cordoned, draining, disconnected or out of rotation), and the coordinator knows no manifest to pull it elsewhere`
+          : `no node of the fleet has model '${model}' in its repository, and the coordinator knows no manifest for it (PUT /models/${model}/manifest or --manifests)`,
+      };
     }
     const bytes = manifestBytes(manifest);
     const roomy = this.router.workers().filter((c) => hasRoomFor(c.node, bytes));
