@@ -15,6 +15,8 @@ import { startCoordinator, type CoordinatorOptions } from './server.js';
 export const COORDINATOR_FLAGS: Readonly<Record<string, readonly [string, string]>> = {
   port: ['GPU_AGENT_COORDINATOR_PORT', 'HTTP/WebSocket port (default 9000)'],
   host: ['GPU_AGENT_COORDINATOR_HOST', 'listen address (default 127.0.0.1)'],
+  'gateway-processes': ['GPU_AGENT_GATEWAY_PROCESSES', 'also serve the gateway from N processes of its own on --gateway-port, so routing uses more than one core (default 0: the main port only)'],
+  'gateway-port': ['GPU_AGENT_GATEWAY_PORT', 'port of the gateway processes (default 9100; 0 = any free port)'],
   'grpc-port': ['GPU_AGENT_COORDINATOR_GRPC_PORT', 'gRPC front door of the gateway (Triton GRPCInferenceService, routed to the nodes\' gRPC ports); default off'],
   token: ['GPU_AGENT_COORDINATOR_TOKEN', 'admin token: agents and the admin API (/nodes, commands, /audit) present it'],
   'client-tokens': ['GPU_AGENT_CLIENT_TOKENS', 'inference clients of the gateway, name=token,name2=token2 (distinct from the admin token)'],
@@ -79,6 +81,15 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
     grpcPort = Number(opts['grpc-port']);
     if (!Number.isInteger(grpcPort) || grpcPort < 1 || grpcPort > 65535) throw new ConfigError(`option --grpc-port: '${opts['grpc-port']}' is not a port number (1-65535; leave it out for no gRPC door)`);
   }
+  let gatewayProcesses: CoordinatorOptions['gatewayProcesses'];
+  if (opts['gateway-processes'] !== undefined && opts['gateway-processes'] !== '0') {
+    const count = positiveInt('gateway-processes', opts['gateway-processes']);
+    const gwPort = Number(opts['gateway-port'] ?? 9100);
+    if (!Number.isInteger(gwPort) || gwPort < 0 || gwPort > 65535) throw new ConfigError(`option --gateway-port: '${opts['gateway-port']}' is not a port number`);
+    gatewayProcesses = { count, port: gwPort, logLevel: opts['log-level'] ?? 'info' };
+  } else if (opts['gateway-port'] !== undefined) {
+    throw new ConfigError('option --gateway-port needs --gateway-processes N (the processes that serve it)');
+  }
   let manifests: Manifest[] = [];
   if (opts.manifests) {
     try {
@@ -90,6 +101,7 @@ export function parseCoordinatorArgs(argv: readonly string[], env: NodeJS.Proces
   return {
     port,
     ...(grpcPort !== undefined ? { grpcPort } : {}),
+    ...(gatewayProcesses ? { gatewayProcesses } : {}),
     manifests,
     host: opts.host ?? '127.0.0.1',
     token,

@@ -50,6 +50,12 @@ export interface CoordinatorOptions {
   readonly manifests?: readonly Manifest[];
   /** The routing gateway's settings (client tokens, deadlines, retry buffer, breaker). */
   readonly gateway?: GatewayOptions;
+  /**
+   * The gateway also served by `count` processes of its own on `port` (0 = any free port), so
+   * routing is not bound to the coordinator's one event loop (gateway-processes/). The main
+   * port keeps its in-process gateway. `logLevel` of those processes: default 'info'.
+   */
+  readonly gatewayProcesses?: { readonly count: number; readonly port: number; readonly logLevel?: string };
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
@@ -62,6 +68,10 @@ export interface RunningCoordinator {
   readonly port: number;
   /** host:port of the gRPC front door, when grpcPort was given. */
   readonly grpcAddress?: string;
+  /** Base URL of the gateway processes' port, when gatewayProcesses was given. */
+  readonly gatewayUrl?: string;
+  /** PIDs of the running gateway processes (empty without gatewayProcesses). */
+  gatewayProcessPids(): number[];
   nodes(): NodeView[];
   node(nodeId: string): NodeDetail | undefined;
   /** Cost per model, node and client token so far. */

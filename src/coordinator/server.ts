@@ -25,6 +25,7 @@ import { createGateway } from './gateway/gateway.js';
 import type { GatewayFleet } from './gateway/fleet.js';
 import { gatewayHooks } from './gateway-wiring.js';
 import { startGrpcGateway, type GrpcGateway } from './grpc-gateway/server.js';
+import { startGatewayProcesses, type GatewayProcesses } from './gateway-processes/primary.js';
 import { buildHttpApp } from './http-app.js';
 import { ManifestRegistry } from './manifests/registry.js';
 import { nodeDetail, nodeView, positive, type NodeRecord } from './node-record.js';
@@ -80,7 +81,11 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     latestAudit: (limit) => store.latest(limit),
     costs: () => ledger.report(),
   }, clock, options.dashboardIntervalMs ?? 500);
-  fleet.onDirty = (id) => feed.markDirty(id);
+  let processes: GatewayProcesses | undefined;
+  fleet.onDirty = (id) => {
+    feed.markDirty(id);
+    processes?.markDirty(id);
+  };
 
   const sockets = createAgentSockets({
     token, fleet, clock, log, pingIntervalMs, registerTimeoutMs,
@@ -100,7 +105,16 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     if (options.grpcPort !== undefined) {
       grpcDoor = await startGrpcGateway(gateway, gatewayFleet, options.gateway ?? {}, hooks, log, clock, { host: options.host ?? '127.0.0.1', port: options.grpcPort });
     }
+    if (options.gatewayProcesses && options.gatewayProcesses.count > 0) {
+      const manifestMap = () => Object.fromEntries(manifests.list().map(({ model, entry }) => [model, entry.manifest]));
+      processes = await startGatewayProcesses(
+        { count: options.gatewayProcesses.count, port: options.gatewayProcesses.port, host: options.host ?? '127.0.0.1', logLevel: options.gatewayProcesses.logLevel ?? 'info' },
+        { adminToken: token, gateway: options.gateway ?? {}, fleet: gatewayFleet, hooks, manifests: manifestMap, log },
+      );
+    }
   } catch (err) {
+    await processes?.close();
+    await grpcDoor?.close();
     await sockets.closeAll();
     await app.close().catch(() => undefined);
     await gateway.close();
@@ -123,6 +137,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
         for (const [id, settle] of n.pending) settle({ id, ok: false, code: 'coordinator_shutting_down', error: 'the coordinator is shutting down' });
         n.pending.clear();
       }
+      await processes?.close();
       await sockets.closeAll();
       await grpcDoor?.close();
       await app.close();
@@ -138,6 +153,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     agentsUrl,
     port,
     ...(grpcDoor ? { grpcAddress: grpcDoor.address } : {}),
+    ...(processes ? { gatewayUrl: processes.url } : {}),
+    gatewayProcessPids: () => processes?.pids() ?? [],
     nodes,
     node,
     audit: (filter) => store.query(filter),
