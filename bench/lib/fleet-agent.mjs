@@ -33,14 +33,16 @@ export async function startFleetAgent(ROOT, { agentsUrl, token, prefix, computeM
 
 /**
  * The coordinator of the fleet benches, in their `--child` process: silent logs, its own state
- * directory, one client token for the gateway, heartbeats allowed 20 s of silence.
+ * directory, one client token for the gateway, heartbeats allowed 20 s of silence; with
+ * `gatewayProcesses` > 0 the gateway is also served by that many processes (--gateway-processes).
  */
-export async function startBenchCoordinator(ROOT, { token, clientToken, prefix }) {
+export async function startBenchCoordinator(ROOT, { token, clientToken, prefix, gatewayProcesses = 0 }) {
   process.env.ORT_DISABLE_TELEMETRY = '1';
   const { startCoordinator } = await import(pathToFileURL(path.join(ROOT, 'dist/src/coordinator/server.js')).href);
   const { createLogger } = await import(pathToFileURL(path.join(ROOT, 'dist/src/util/logger.js')).href);
   return startCoordinator({
     port: 0, token, logger: createLogger('silent'), stateDir: mkdtempSync(path.join(os.tmpdir(), `${prefix}-state-`)),
     gateway: { clientTokens: { bench: clientToken } }, heartbeatTimeoutMs: 20_000,
+    ...(gatewayProcesses > 0 ? { gatewayProcesses: { count: gatewayProcesses, port: 0, logLevel: 'silent' } } : {}),
   });
 }
