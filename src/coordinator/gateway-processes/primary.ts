@@ -155,6 +155,7 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
   });
+  server.on('error', (err) => log.error({ err: err.message }, 'gateway port: accepting a connection failed'));
   const addr = server.address() as net.AddressInfo;
 
   const unsubscribe = deps.fleet.onModelsChanged((nodeId) => {
