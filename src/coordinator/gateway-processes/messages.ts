@@ -7,7 +7,7 @@
 import type { Manifest } from '../../sources/manifest.js';
 import type { CommandOutcome } from '../fleet-types.js';
 import type { GatewayNode } from '../gateway/fleet.js';
-import type { GatewayOptions, Kind } from '../gateway/gateway.js';
+import type { GatewayOptions, RoutedRequest } from '../gateway/gateway.js';
 import type { Command } from '../protocol.js';
 
 /** The gateway settings a process needs (GatewayOptions without its injected rng). */
@@ -27,19 +27,8 @@ export type ToGatewayProcess =
   | { readonly t: 'manifests'; readonly byModel: Readonly<Record<string, Manifest>> }
   | { readonly t: 'command_result'; readonly id: number; readonly outcome: CommandOutcome };
 
-/** One answered request, as the primary's cost accounting needs it. */
-export interface WireRouted {
-  readonly kind: Kind;
-  readonly identity: string;
-  readonly model: string;
-  readonly version: string | undefined;
-  readonly nodeId: string | undefined;
-  readonly status: number;
-  readonly attempts: number;
-  /** The node's compute-time header (microseconds), when it sent one. */
-  readonly computeUs: string | undefined;
-  readonly latencyMs: number;
-}
+/** One answered request, as the primary's cost accounting needs it: the node's headers reduced to its compute time (µs). */
+export type WireRouted = Omit<RoutedRequest, 'nodeHeaders'> & { readonly computeUs: string | undefined };
 
 export type FromGatewayProcess =
   | { readonly t: 'ready' }
