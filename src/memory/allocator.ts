@@ -17,11 +17,11 @@
  * compiler exists; see native/malloc-release.c). Without it `release()` does nothing and
  * `status()` says why; the allocator is then told from /proc/self/maps.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../util/logger.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 
 interface Addon {
   readonly supported: boolean;
@@ -60,14 +60,7 @@ export interface AllocatorStatus {
 
 const require = createRequire(import.meta.url);
 
-/** The package root: the first folder above this file with a package.json (src/ or dist/src/). */
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-}
-
-export const ADDON_PATH = path.join(packageRoot(), 'dist', 'native', 'malloc-release.node');
+export const ADDON_PATH = path.join(PACKAGE_ROOT ?? '/', 'dist', 'native', 'malloc-release.node');
 
 let enabled = true;
 

@@ -6,10 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ADDON_PATH, allocatorIdentity, describeAllocator } from './allocator.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
+import { allocatorIdentity, describeAllocator } from './allocator.js';
 
 /** scripts/gpu-agent.sh of this install (the package root holds dist/ and scripts/). */
-export const LAUNCHER_PATH = path.join(path.dirname(path.dirname(path.dirname(ADDON_PATH))), 'scripts', 'gpu-agent.sh');
+export const LAUNCHER_PATH = path.join(PACKAGE_ROOT ?? '/', 'scripts', 'gpu-agent.sh');
 
 export interface LaunchAllocator {
   /** What the launcher would start the agent on. */

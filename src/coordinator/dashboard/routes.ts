@@ -4,11 +4,11 @@
  * (Server-Sent Events, admin token). The page itself holds no data, so it is served without a
  * token; it asks for the admin token and sends it with every data request and command.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { PACKAGE_ROOT } from '../../util/package-root.js';
 import type { LiveFeed } from './live-feed.js';
 
 /** URL paths served without the admin token (static files only). */
@@ -16,15 +16,9 @@ export function isDashboardAsset(url: string): boolean {
   return url === '/' || url.startsWith('/dashboard/') || url.startsWith('/?');
 }
 
-/** The package root: the first folder up from here with a package.json (works from src/ and dist/). */
 function packageRoot(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('dashboard: package root not found');
-    dir = up;
-  }
-  return dir;
+  if (PACKAGE_ROOT === undefined) throw new Error('dashboard: package root not found');
+  return PACKAGE_ROOT;
 }
 
 export async function registerDashboard(app: FastifyInstance, feed: LiveFeed): Promise<void> {

@@ -15,11 +15,10 @@
  * routing counters (each process has its own outstanding counts and breakers).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../util/logger.js';
+import { PACKAGE_ROOT } from '../../util/package-root.js';
 import type { Manifest } from '../../sources/manifest.js';
 import { COMPUTE_TIME_HEADER } from '../cost/ledger.js';
 import type { GatewayFleet, GatewayNode } from '../gateway/fleet.js';
@@ -30,11 +29,8 @@ import type { FromGatewayProcess, ToGatewayProcess, WireGatewayOptions } from '.
 export const BROADCAST_MS = 100;
 const RESTART_MS = 1_000;
 
-// Under vitest this module is the .ts source; the process always runs the build's JavaScript.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const WORKER_MAIN = existsSync(path.join(here, 'worker-main.js'))
-  ? path.join(here, 'worker-main.js')
-  : path.resolve(here, '../../../dist/src/coordinator/gateway-processes/worker-main.js');
+// The process always runs the build's JavaScript (under vitest this module is the .ts source).
+const WORKER_MAIN = path.join(PACKAGE_ROOT ?? '.', 'dist/src/coordinator/gateway-processes/worker-main.js');
 
 export interface GatewayProcessesOptions {
   readonly count: number;
