@@ -18,10 +18,11 @@ export type ToGatewayProcess =
   /** A connection accepted by the primary; the socket travels as the message's handle. */
   | { readonly t: 'socket' }
   /**
-   * Nodes that changed since the last message (whole, as the gateway sees them) and nodes gone.
-   * `modelsChanged`: some node's model list changed, so per-model routing lists are rebuilt.
+   * Nodes that changed since the last message (whole, as the gateway sees them; the registry
+   * never drops a node). `modelsChanged`: some node's model list changed, so per-model routing
+   * lists are rebuilt.
    */
-  | { readonly t: 'nodes'; readonly upsert: readonly GatewayNode[]; readonly remove: readonly string[]; readonly modelsChanged: boolean }
+  | { readonly t: 'nodes'; readonly upsert: readonly GatewayNode[]; readonly modelsChanged: boolean }
   /** Clients whose budget is spent → the 429 reason; every other client is admitted. */
   | { readonly t: 'refusals'; readonly byClient: Readonly<Record<string, string>> }
   | { readonly t: 'manifests'; readonly byModel: Readonly<Record<string, Manifest>> }

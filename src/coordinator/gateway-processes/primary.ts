@@ -6,8 +6,8 @@
  *   ready process in turn, as node:cluster does on Linux; a kept-alive client stays on its
  *   process, so the hand-off is paid once per connection, not per request;
  * - sends each process the fleet as the gateway sees it: every node at start, then every
- *   BROADCAST_MS the nodes that changed (heartbeats, state, health, models) and the ones gone,
- *   plus the clients whose budget is spent and the manifests known;
+ *   BROADCAST_MS the nodes that changed (heartbeats, state, health, models), plus the clients
+ *   whose budget is spent and the manifests known;
  * - runs the commands a process asks for (load on demand) and feeds each process's answered
  *   requests to cost accounting, as the in-process gateway's hooks do;
  * - restarts a process that exits (after RESTART_MS), until close().
@@ -80,7 +80,6 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
   let turn = 0;
   const dirty = new Set<string>();
   let modelsChanged = false;
-  const sent = new Set<string>();
   let lastRefusals = '{}';
   let lastManifests = '{}';
 
@@ -103,7 +102,7 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
     if (m.t === 'ready') {
       // Everything it needs before its first socket: the whole fleet, budgets, manifests.
       const nodes = deps.fleet.nodes();
-      post(slot, { t: 'nodes', upsert: nodes.map(wireNode), remove: [], modelsChanged: true });
+      post(slot, { t: 'nodes', upsert: nodes.map(wireNode), modelsChanged: true });
       post(slot, { t: 'refusals', byClient: JSON.parse(lastRefusals) as Record<string, string> });
       post(slot, { t: 'manifests', byModel: JSON.parse(lastManifests) as Record<string, Manifest> });
       slot.ready = true;
@@ -160,22 +159,10 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
   });
   const tick = setInterval(() => {
     if (dirty.size > 0 || modelsChanged) {
-      const byId = new Map(deps.fleet.nodes().map((n) => [n.nodeId, n]));
-      const upsert: GatewayNode[] = [];
-      const remove: string[] = [];
-      for (const id of dirty) {
-        const n = byId.get(id);
-        if (n) {
-          upsert.push(wireNode(n));
-          sent.add(id);
-        } else if (sent.delete(id)) remove.push(id);
-      }
-      // A node first seen by a registration is not always marked dirty: send any node not sent yet.
-      for (const [id, n] of byId) if (!sent.has(id)) {
-        upsert.push(wireNode(n));
-        sent.add(id);
-      }
-      broadcast({ t: 'nodes', upsert, remove, modelsChanged });
+      // Every registration reports a model change for its node, so a new node is always dirty;
+      // the registry never drops a node (Gone ones stay listed), so nothing is ever removed.
+      const upsert: GatewayNode[] = deps.fleet.nodes().filter((n) => dirty.has(n.nodeId)).map(wireNode);
+      broadcast({ t: 'nodes', upsert, modelsChanged });
       dirty.clear();
       modelsChanged = false;
     }
@@ -193,7 +180,6 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
   tick.unref();
   lastRefusals = JSON.stringify(refusals());
   lastManifests = JSON.stringify(deps.manifests());
-  for (const n of deps.fleet.nodes()) sent.add(n.nodeId);
   for (let i = 0; i < opts.count; i++) slots.push(spawn());
 
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${addr.port}`;

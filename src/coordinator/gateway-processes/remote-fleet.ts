@@ -22,19 +22,18 @@ export class RemoteFleet implements GatewayFleet {
   }
 
   /** Apply the primary's update; the model listeners run when routing lists must be rebuilt. */
-  apply(upsert: readonly GatewayNode[], remove: readonly string[], modelsChanged: boolean): void {
-    let membership = false;
+  apply(upsert: readonly GatewayNode[], modelsChanged: boolean): void {
+    let added = false;
     for (const n of upsert) {
       const known = this.byId.get(n.nodeId);
       if (known) Object.assign(known, n);
       else {
         this.byId.set(n.nodeId, { ...n });
-        membership = true;
+        added = true;
       }
     }
-    for (const id of remove) membership = this.byId.delete(id) || membership;
-    if (membership) this.list = [...this.byId.values()];
-    if (membership || modelsChanged) for (const l of this.listeners) l(upsert[0]?.nodeId ?? remove[0] ?? '');
+    if (added) this.list = [...this.byId.values()];
+    if (added || modelsChanged) for (const l of this.listeners) l(upsert[0]?.nodeId ?? '');
   }
 
   sendCommand(nodeId: string, command: Command, options?: { timeoutMs?: number; identity?: string }): Promise<CommandOutcome> {

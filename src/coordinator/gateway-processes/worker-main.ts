@@ -12,7 +12,7 @@ import Fastify from 'fastify';
 import { createLogger } from '../../util/logger.js';
 import type { Manifest } from '../../sources/manifest.js';
 import { COMPUTE_TIME_HEADER } from '../cost/ledger.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { createGateway } from '../gateway/gateway.js';
 import type { FromGatewayProcess, ToGatewayProcess, WireRouted } from './messages.js';
 import { RemoteFleet } from './remote-fleet.js';
 
@@ -37,7 +37,6 @@ const flush = () => {
   routed = [];
 };
 
-let gateway: Gateway | undefined;
 let app: ReturnType<typeof Fastify> | undefined;
 const early: Socket[] = [];
 /** Requests being answered now: a stop waits for them (up to STOP_GRACE_MS). */
@@ -46,7 +45,7 @@ const STOP_GRACE_MS = 5_000;
 
 async function init(m: Extract<ToGatewayProcess, { t: 'init' }>): Promise<void> {
   const log = createLogger(m.logLevel).child({ component: 'gateway-process', pid: process.pid });
-  gateway = createGateway(fleet, m.adminToken, m.options, log, undefined, {
+  const gateway = createGateway(fleet, m.adminToken, m.options, log, undefined, {
     admitClient: (client) => refusals[client],
     manifestOf: (model) => manifests[model],
     onRouted: (r) => {
@@ -98,7 +97,7 @@ process.on('message', (m: ToGatewayProcess, handle?: unknown) => {
       if (handle) accept(handle as Socket);
       break;
     case 'nodes':
-      fleet.apply(m.upsert, m.remove, m.modelsChanged);
+      fleet.apply(m.upsert, m.modelsChanged);
       break;
     case 'refusals':
       refusals = m.byClient;
