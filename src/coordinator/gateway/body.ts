@@ -65,6 +65,8 @@ async function* prefixThenRest(prefix: Buffer[], read: number, source: Readable,
 }
 
 export class BodyTooLarge extends Error {
+  /** The HTTP answer, read by fastify's error handling when the content-type parser fails with it. */
+  readonly statusCode = 413;
   constructor(readonly maxBytes: number) {
     super(`the request body is larger than the gateway's limit of ${maxBytes} bytes`);
     this.name = 'BodyTooLarge';

@@ -257,10 +257,10 @@ export function createGateway(fleet: GatewayFleet, adminToken: string, options: 
       // as {"error": …} with the status set here.
       scope.addContentTypeParser('*', (req, payload, done) => {
         // A stated length past the maximum is refused before a byte is read.
-        if (Number(req.headers['content-length']) > maxBodyBytes) return done(Object.assign(new BodyTooLarge(maxBodyBytes), { statusCode: 413 }), undefined);
+        if (Number(req.headers['content-length']) > maxBodyBytes) return done(new BodyTooLarge(maxBodyBytes), undefined);
         readBody(payload, retryBufferBytes, maxBodyBytes, (err, body) => {
           if (!err) return done(null, body);
-          done(Object.assign(err instanceof BodyTooLarge ? err : new Error('could not read the request body (the client went away?)'), { statusCode: err instanceof BodyTooLarge ? 413 : 400 }), undefined);
+          done(err instanceof BodyTooLarge ? err : Object.assign(new Error('could not read the request body (the client went away?)'), { statusCode: 400 }), undefined);
         });
       });
       for (const path of ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']) {
