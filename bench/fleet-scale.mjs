@@ -23,7 +23,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBenchCoordinator, startFleetAgent } from './lib/fleet-agent.mjs';
+import { startBenchCoordinator, startFleetAgent, startReferenceProxy } from './lib/fleet-agent.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TOKEN = 'fleet-scale-admin-token';
@@ -212,8 +212,8 @@ const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype
 const direct = new Pool(agentUrl, { connections: 64 });
 const gateway = new Pool(url, { connections: 64 });
 // The floor: the same requests through the least a fastify + undici proxy does (lib/reference-proxy.mjs).
-const referenceChild = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const reference = new Pool((await new Promise((r) => referenceChild.once('message', r))).url, { connections: 64 });
+const referenceProxy = await startReferenceProxy(ROOT, agentUrl);
+const reference = new Pool(referenceProxy.url, { connections: 64 });
 const headers = { 'content-type': 'application/json' };
 const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
 async function one(pool, h, model = 'identity_fp32', payload = body) {
@@ -301,7 +301,7 @@ agent.kill('SIGTERM');
 await direct.close();
 await gateway.close();
 await reference.close();
-referenceChild.send('close');
+await referenceProxy.close();
 await admin.close();
 const childExit = new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
 child.send('close');

@@ -18,12 +18,12 @@
 // agent CPU, direct costs client + agent, so on C cores the best ratio is
 // (client_direct + agent) / (client_gw + coordinator + agent) when CPU is the bottleneck.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { startBenchCoordinator, startFleetAgent } from './lib/fleet-agent.mjs';
+import { startBenchCoordinator, startFleetAgent, startReferenceProxy } from './lib/fleet-agent.mjs';
+import { cpuTimesUs } from './lib/proc.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TOKEN = 'bench-admin-token';
@@ -64,11 +64,7 @@ const { url, agentsUrl, gatewayUrl } = await first;
 const { agent, agentUrl } = await startFleetAgent(ROOT, { agentsUrl, token: TOKEN, prefix: 'gw-cpu' });
 for (let t = 0; t < 300 && !(await ask('ready')).ready; t++) await sleep(100);
 
-const TICK = 100; // USER_HZ: /proc/<pid>/stat counts clock ticks of 10 ms
-const agentCpuUs = () => {
-  const f = readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * (1e6 / TICK); // utime + stime, clock ticks
-};
+const agentCpuUs = () => cpuTimesUs(agent.pid).totalUs;
 let coordSystemUs = 0;
 const coordCpuUs = async () => {
   const { cpu } = await ask('cpu');
@@ -80,19 +76,18 @@ const clientCpuUs = () => {
   return c.user + c.system;
 };
 
-const reference = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [agentUrl], { execArgv: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE, 'reference')}`] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const referenceUrl = (await new Promise((r) => reference.once('message', r))).url;
+const referenceProxy = await startReferenceProxy(ROOT, agentUrl, PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE, 'reference')}`] : []);
 let referenceSystemUs = 0;
 const referenceCpuUs = () => {
-  const f = readFileSync(`/proc/${reference.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  referenceSystemUs = Number(f[12]) * (1e6 / TICK);
-  return (Number(f[11]) + Number(f[12])) * (1e6 / TICK);
+  const t = cpuTimesUs(referenceProxy.child.pid);
+  referenceSystemUs = t.systemUs;
+  return t.totalUs;
 };
 
 const body = JSON.stringify({ inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
 const direct = new Pool(agentUrl, { connections: 64 });
 const gateway = new Pool(url, { connections: 64 });
-const viaReference = new Pool(referenceUrl, { connections: 64 });
+const viaReference = new Pool(referenceProxy.url, { connections: 64 });
 const viaProcesses = gatewayUrl ? new Pool(gatewayUrl, { connections: 64 }) : undefined;
 const headers = { 'content-type': 'application/json' };
 const gwHeaders = { ...headers, authorization: `Bearer ${CLIENT}` };
@@ -107,16 +102,11 @@ async function run(pool, h, concurrency, n) {
     while (left-- > 0) await one(pool, h);
   }));
 }
-const pidCpuUs = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * (1e6 / TICK);
-};
-/** With --gateway-processes: the coordinator's CPU plus every gateway process's. */
 let primaryOnlyUs = 0;
 const processesCpuUs = async () => {
   const { pids } = await ask('pids');
   primaryOnlyUs = await coordCpuUs();
-  return primaryOnlyUs + pids.reduce((sum, pid) => sum + pidCpuUs(pid), 0);
+  return primaryOnlyUs + pids.reduce((sum, pid) => sum + cpuTimesUs(pid).totalUs, 0);
 };
 /** The proxy's CPU: the coordinator's for the gateway, the reference proxy's for 'reference'. */
 const proxyCpuUs = async (name) => (name === 'reference' ? referenceCpuUs() : name === 'processes' ? await processesCpuUs() : await coordCpuUs());
@@ -168,8 +158,6 @@ await direct.close();
 await gateway.close();
 await viaReference.close();
 await viaProcesses?.close();
-const referenceExit = new Promise((r) => reference.once('exit', r));
-reference.send('close');
-await referenceExit;
+await referenceProxy.close();
 agent.kill('SIGTERM');
 await ask('close').catch(() => undefined);

@@ -1,7 +1,7 @@
 // The coordinator and one real agent for the fleet benches (fleet-scale.mjs, gateway-cpu.mjs): a CLI process serving
 // identity_fp32 on CPU, registered to the coordinator at `agentsUrl`; resolves once it listens,
 // with its own URL (the direct-to-node reference) and the child process (kill it at the end).
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,4 +45,22 @@ export async function startBenchCoordinator(ROOT, { token, clientToken, prefix, 
     gateway: { clientTokens: { bench: clientToken } }, heartbeatTimeoutMs: 20_000,
     ...(gatewayProcesses > 0 ? { gatewayProcesses: { count: gatewayProcesses, port: 0, logLevel: 'silent' } } : {}),
   });
+}
+
+/**
+ * The reference proxy (reference-proxy.mjs) in front of `nodeUrl`, in a child process of its
+ * own; resolves once it listens. `close()` stops it and waits for its exit (so a --cpu-prof
+ * profile, when `execArgv` asks for one, is written).
+ */
+export async function startReferenceProxy(ROOT, nodeUrl, execArgv = []) {
+  const child = fork(path.join(ROOT, 'bench/lib/reference-proxy.mjs'), [nodeUrl], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { url } = await new Promise((resolve) => child.once('message', resolve));
+  return {
+    child,
+    url,
+    close: () => new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.send('close');
+    }),
+  };
 }

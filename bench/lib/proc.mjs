@@ -7,14 +7,27 @@ import os from 'node:os';
 
 const HZ = 100; // USER_HZ: clock ticks per second of /proc/stat and /proc/<pid>/stat (100 on Linux)
 
-function readTicks(pid) {
+/** utime and stime of a process, all threads, in clock ticks; undefined once it is gone. */
+function readUserSystemTicks(pid) {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime, all threads
+    return { user: Number(f[11]), system: Number(f[12]) };
   } catch {
     return undefined;
   }
+}
+
+function readTicks(pid) {
+  const t = readUserSystemTicks(pid);
+  return t && t.user + t.system;
+}
+
+/** CPU time of a process (all threads) in µs, total and system, at /proc's 10 ms resolution. */
+export function cpuTimesUs(pid) {
+  const t = readUserSystemTicks(pid);
+  if (!t) throw new Error(`process ${pid} is gone`);
+  return { totalUs: (t.user + t.system) * (1e6 / HZ), systemUs: t.system * (1e6 / HZ) };
 }
 
 function readMachine() {
