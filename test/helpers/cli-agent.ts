@@ -1,5 +1,6 @@
 /**
- * The agent as a real process: `gpu-agent serve <args>` from dist/, resolved once its
+ * The agent as a real process: `gpu-agent serve <args>` from dist/ (or through `command`, e.g.
+ * the launcher), resolved once its
  * "gpu-agent listening" line names its URL. Its stdout is kept (`out()`, `lines()`, `logs()`)
  * for the log lines a test checks; stderr goes to the test's unless `stderr: 'capture'`. Kill
  * it yourself (SIGTERM to drain) and await `exited`.
@@ -18,6 +19,8 @@ export interface CliAgent {
   readonly url: string;
   /** Everything read so far: stdout, with stderr interleaved when captured. */
   out(): string;
+  /** stderr alone, read so far (empty unless `stderr: 'capture'`). */
+  err(): string;
   /** The complete stdout lines read so far. */
   lines(): string[];
   /** The stdout lines read so far that are JSON (the agent's log entries), parsed. */
@@ -37,6 +40,11 @@ export interface CliAgentOptions {
   /** A command the agent runs under, e.g. `['setpriv', '--reuid', 'nobody', ...]` (node and the CLI follow it). */
   readonly prefix?: readonly string[];
   /**
+   * What starts the agent instead of `node dist/src/cli.js serve` (the args follow it), e.g.
+   * the default launch `['sh', 'scripts/gpu-agent.sh', 'serve']`.
+   */
+  readonly command?: readonly string[];
+  /**
    * Stop reading stdout once listening (the pipe fills up and the agent's writes back up): for
    * the test that the agent still exits when nobody reads its output. `out()` then stops growing.
    */
@@ -48,7 +56,7 @@ const LISTENING = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/;
 export async function spawnCliAgent(args: readonly string[], options: number | CliAgentOptions = {}): Promise<CliAgent> {
   const o: CliAgentOptions = typeof options === 'number' ? { timeoutMs: options } : options;
   const timeoutMs = o.timeoutMs ?? 20_000;
-  const argv = [...(o.prefix ?? []), process.execPath, CLI, 'serve', ...args];
+  const argv = [...(o.prefix ?? []), ...(o.command ?? [process.execPath, CLI, 'serve']), ...args];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', o.stderr === 'capture' ? 'pipe' : 'inherit'],
     env: o.env ?? { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
@@ -56,8 +64,12 @@ export async function spawnCliAgent(args: readonly string[], options: number | C
   });
   let out = '';
   let stdout = '';
+  let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+    stderr += d.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => {
       child.kill('SIGKILL');
@@ -94,5 +106,5 @@ export async function spawnCliAgent(args: readonly string[], options: number | C
       return []; // not a log line
     }
   });
-  return { child, url, out: () => out, lines, logs, exited };
+  return { child, url, out: () => out, err: () => stderr, lines, logs, exited };
 }

@@ -9,10 +9,11 @@
  *
  * Counts and reports are asserted, never RSS figures (bench/load-cycles.mjs has those).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCliAgent, type CliAgent } from '../helpers/cli-agent.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const LAUNCHER = path.join(ROOT, 'scripts/gpu-agent.sh');
@@ -34,46 +35,21 @@ const JEMALLOC = decision.startsWith('jemalloc ') ? decision.slice('jemalloc '.l
 const noJemalloc = `libjemalloc2 is not installed (launcher: ${decision}); apt-get install libjemalloc2 (scripts/test-deps.sh)`;
 const noAddon = 'dist/native/malloc-release.node is not built (npm run build needs cc)';
 
-interface Launched {
-  readonly child: ChildProcess;
-  readonly url: string;
-  out(): string;
-  err(): string;
-  readonly exited: Promise<number | null>;
-}
-
 const running: ChildProcess[] = [];
 afterEach(() => {
   for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
 /** `sh scripts/gpu-agent.sh [launcherArgs] serve ...` with env on top of this process's (LD_PRELOAD cleared). */
-async function launch(env: Record<string, string>, launcherArgs: string[] = []): Promise<Launched> {
-  const child = spawn('sh', [LAUNCHER, ...launcherArgs, 'serve', '--models', MODELS, '--port', '0', '--grpc-port', '0', '--providers', 'cpu', '--load-models', 'add_sub'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function launch(env: Record<string, string>, launcherArgs: string[] = []): Promise<CliAgent> {
+  const a = await spawnCliAgent(['--models', MODELS, '--port', '0', '--grpc-port', '0', '--providers', 'cpu', '--load-models', 'add_sub'], {
+    command: ['sh', LAUNCHER, ...launcherArgs, 'serve'],
+    stderr: 'capture',
+    timeoutMs: 30_000,
     env: { ...process.env, LD_PRELOAD: '', GPU_AGENT_ALLOCATOR: '', GPU_AGENT_NODE: process.execPath, ORT_DISABLE_TELEMETRY: '1', ...env },
   });
-  running.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no listening line within 30 s:\n${out}\n${err}`)), 30_000);
-    const onData = () => {
-      const m = /"url":"(http:[^"]+)".*"msg":"gpu-agent listening"/.exec(out);
-      if (!m) return;
-      clearTimeout(t);
-      resolve(m[1]!);
-    };
-    child.stdout!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`the agent exited (${code}) before listening:\n${out}\n${err}`));
-    });
-  });
-  return { child, url, out: () => out, err: () => err, exited };
+  running.push(a.child);
+  return a;
 }
 
 /** The start log line about the allocator. */
@@ -110,8 +86,26 @@ async function cycles(url: string, n: number): Promise<void> {
   }
 }
 
+/**
+ * The start line and /metrics name `allocator` and its `release`, 10 mlp load/infer/unload
+ * cycles count at least 10 releases, and the launcher printed nothing (no fallback line).
+ */
+async function expectReleasesOn(a: CliAgent, allocator: 'jemalloc' | 'glibc', release: 'purge' | 'trim') {
+  const line = allocatorLine(a.lines().join('\n'));
+  expect(line.allocator).toBe(allocator);
+  expect(line.release).toBe(release);
+  expect(await metric(a.url, 'gpu_agent_memory_allocator_info{')).toEqual([
+    `gpu_agent_memory_allocator_info{allocator="${allocator}",version="${line.allocatorVersion}",release="${release}"} 1`,
+  ]);
+  const before = await releases(a.url);
+  await cycles(a.url, 10);
+  expect((await releases(a.url)) - before).toBeGreaterThanOrEqual(10);
+  expect(a.err()).toBe('');
+  return line;
+}
+
 /** SIGTERM to the PID the launcher was started as: the agent itself drains and exits 0. */
-async function stop(a: Launched): Promise<void> {
+async function stop(a: CliAgent): Promise<void> {
   a.child.kill('SIGTERM');
   expect(await a.exited).toBe(0);
 }
@@ -123,40 +117,22 @@ describe('scripts/gpu-agent.sh (the default launch)', () => {
     expect(readFileSync(`/proc/${a.child.pid}/cmdline`, 'utf8').split('\0')).toContain(path.join(ROOT, 'dist/src/cli.js'));
     expect(readFileSync(`/proc/${a.child.pid}/maps`, 'utf8')).toContain(JEMALLOC);
     expect(readFileSync(`/proc/${a.child.pid}/environ`, 'utf8').split('\0')).toContain(`LD_PRELOAD=${JEMALLOC}`);
-    const line = allocatorLine(a.out());
-    expect(line.allocator).toBe('jemalloc');
-    expect(line.release).toBe('purge');
+    const line = await expectReleasesOn(a, 'jemalloc', 'purge');
     expect(line.allocatorVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(line.msg).toContain('mallctl arena purge');
-    expect(await metric(a.url, 'gpu_agent_memory_allocator_info{')).toEqual([
-      `gpu_agent_memory_allocator_info{allocator="jemalloc",version="${line.allocatorVersion}",release="purge"} 1`,
-    ]);
-    const before = await releases(a.url);
-    await cycles(a.url, 10);
-    expect((await releases(a.url)) - before).toBeGreaterThanOrEqual(10);
-    expect(a.err()).toBe(''); // no fallback line
     await stop(a);
   });
 
   it.skipIf(!ADDON)(`starts on glibc when asked (GPU_AGENT_ALLOCATOR=glibc), and malloc_trim runs at every unload${ADDON ? '' : ` (skipped: ${noAddon})`}`, async () => {
     const a = await launch({ GPU_AGENT_ALLOCATOR: 'glibc' });
     expect(readFileSync(`/proc/${a.child.pid}/maps`, 'utf8')).not.toMatch(/libjemalloc/);
-    const line = allocatorLine(a.out());
-    expect(line.allocator).toBe('glibc');
-    expect(line.release).toBe('trim');
-    expect(await metric(a.url, 'gpu_agent_memory_allocator_info{')).toEqual([
-      `gpu_agent_memory_allocator_info{allocator="glibc",version="${line.allocatorVersion}",release="trim"} 1`,
-    ]);
-    const before = await releases(a.url);
-    await cycles(a.url, 10);
-    expect((await releases(a.url)) - before).toBeGreaterThanOrEqual(10);
-    expect(a.err()).toBe('');
+    await expectReleasesOn(a, 'glibc', 'trim');
     await stop(a);
   });
 
   it('--allocator glibc (the launcher\'s flag) wins over GPU_AGENT_ALLOCATOR', async () => {
     const a = await launch({ GPU_AGENT_ALLOCATOR: 'jemalloc' }, ['--allocator', 'glibc']);
-    expect(allocatorLine(a.out()).allocator).toBe('glibc');
+    expect(allocatorLine(a.lines().join('\n')).allocator).toBe('glibc');
     await stop(a);
   });
 
@@ -164,7 +140,7 @@ describe('scripts/gpu-agent.sh (the default launch)', () => {
     const a = await launch({ GPU_AGENT_JEMALLOC_PATH: '/nonexistent/libjemalloc.so.2' });
     const lines = a.err().split('\n').filter(Boolean);
     expect(lines).toEqual([expect.stringMatching(/^gpu-agent\.sh: libjemalloc\.so\.2 not found in \/nonexistent\/libjemalloc\.so\.2 \(Debian\/Ubuntu: apt-get install libjemalloc2\): starting on glibc's malloc/)]);
-    expect(allocatorLine(a.out()).allocator).toBe('glibc');
+    expect(allocatorLine(a.lines().join('\n')).allocator).toBe('glibc');
     expect((await fetch(`${a.url}/v2/health/ready`)).status).toBe(200);
     await stop(a);
   });
@@ -172,13 +148,13 @@ describe('scripts/gpu-agent.sh (the default launch)', () => {
   it('GPU_AGENT_ALLOCATOR=jemalloc without jemalloc: a warning, and the agent still starts on glibc', async () => {
     const a = await launch({ GPU_AGENT_ALLOCATOR: 'jemalloc', GPU_AGENT_JEMALLOC_PATH: '/nonexistent/libjemalloc.so.2' });
     expect(a.err()).toMatch(/^gpu-agent\.sh: warning: allocator jemalloc was chosen but libjemalloc\.so\.2 is not found/);
-    expect(allocatorLine(a.out()).allocator).toBe('glibc');
+    expect(allocatorLine(a.lines().join('\n')).allocator).toBe('glibc');
     await stop(a);
   });
 
   it.skipIf(!JEMALLOC)(`leaves an LD_PRELOAD already set alone (here: jemalloc with GPU_AGENT_ALLOCATOR=glibc)${JEMALLOC ? '' : ` (skipped: ${noJemalloc})`}`, async () => {
     const a = await launch({ LD_PRELOAD: JEMALLOC!, GPU_AGENT_ALLOCATOR: 'glibc' });
-    expect(allocatorLine(a.out()).allocator).toBe('jemalloc');
+    expect(allocatorLine(a.lines().join('\n')).allocator).toBe('jemalloc');
     await stop(a);
   });
 
