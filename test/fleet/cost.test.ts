@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { makeRepository } from '../helpers/agent.js';
-import { fp32, get, post, spawnAgent, waitFor, type AgentProcess } from './helpers.js';
+import { fp32, get, post, registeredIds, spawnAgent, waitFor, type AgentProcess } from './helpers.js';
 
 const ADMIN = 'admin-token-789';
 const admin = { authorization: `Bearer ${ADMIN}` };
@@ -31,14 +31,7 @@ beforeAll(async () => {
     spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32', '--labels', 'price_per_hour=2.49']),
     spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32', '--labels', 'gpu=h100']),
   ]);
-  await waitFor(() => {
-    for (const [k, p] of Object.entries({ a, b })) {
-      const n = coordinator.nodes().find((x) => x.url === p.url && x.models.some((m) => m.state === 'READY'));
-      if (!n) return undefined;
-      ids[k] = n.nodeId;
-    }
-    return true;
-  }, 'two agents', 60_000);
+  Object.assign(ids, await registeredIds(coordinator, { a, b }));
 }, 90_000);
 
 afterAll(async () => {

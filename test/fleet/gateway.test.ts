@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/util/logger.js';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/server.js';
 import { makeRepository } from '../helpers/agent.js';
-import { fp32, get, post, spawnAgent, waitFor, type AgentProcess } from './helpers.js';
+import { fp32, get, post, registeredIds, spawnAgent, waitFor, type AgentProcess } from './helpers.js';
 
 const ADMIN = 'admin-token-123';
 const ALICE = 'alice-token-123';
@@ -40,15 +40,7 @@ beforeAll(async () => {
     spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32']),
     spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_int32']),
   ]);
-  await waitFor(() => {
-    const nodes = coordinator.nodes();
-    for (const [name, p] of Object.entries({ a, b, c })) {
-      const n = nodes.find((x) => x.url === p.url);
-      if (!n || !n.models.some((m) => m.state === 'READY')) return undefined;
-      ids[name] = n.nodeId;
-    }
-    return true;
-  }, 'three agents registered with their models READY', 60_000);
+  Object.assign(ids, await registeredIds(coordinator, { a, b, c }));
 }, 90_000);
 
 afterAll(async () => {

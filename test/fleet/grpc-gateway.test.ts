@@ -16,7 +16,7 @@ import { startCoordinator, type RunningCoordinator } from '../../src/coordinator
 import { createLogger } from '../../src/util/logger.js';
 import { makeRepository } from '../helpers/agent.js';
 import { bearer, call, callError, freePort, grpcClient } from '../helpers/grpc.js';
-import { spawnAgent, waitFor, type AgentProcess } from './helpers.js';
+import { registeredIds, spawnAgent, type AgentProcess } from './helpers.js';
 
 const ADMIN = 'admin-token-123';
 const ALICE = 'alice-token-123';
@@ -67,16 +67,10 @@ beforeAll(async () => {
     spawnAgent(repo, coordinator.agentsUrl, ADMIN, await agentArgs('identity_fp32')),
     spawnAgent(examples, coordinator.agentsUrl, ADMIN, await agentArgs('simple,simple_string')),
   ]);
-  await waitFor(() => {
-    const nodes = coordinator.nodes();
-    for (const [name, p] of Object.entries({ a, b, ex })) {
-      const n = nodes.find((x) => x.url === p.url);
-      if (!n || !n.models.some((m) => m.state === 'READY')) return undefined;
-      ids[name] = n.nodeId;
-      grpcOf[name] = coordinator.node(n.nodeId)!.grpcAddress!;
-    }
-    return true;
-  }, 'three agents registered with their models READY', 60_000);
+  for (const [name, id] of Object.entries(await registeredIds(coordinator, { a, b, ex }))) {
+    ids[name] = id;
+    grpcOf[name] = coordinator.node(id)!.grpcAddress!;
+  }
   client = grpcClient(coordinator.grpcAddress!);
 }, 120_000);
 

@@ -54,6 +54,23 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | 
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Once every agent of `agents` is registered with at least one model READY: agent name → its
+ * node id at the coordinator (whose `nodes()` lists them).
+ */
+export async function registeredIds<K extends string>(coordinator: { nodes(): readonly { nodeId: string; url: string; models: readonly { state: string }[] }[] }, agents: Record<K, AgentProcess>, ms = 60_000): Promise<Record<K, string>> {
+  return waitFor(() => {
+    const nodes = coordinator.nodes();
+    const ids = {} as Record<K, string>;
+    for (const [name, p] of Object.entries(agents) as [K, AgentProcess][]) {
+      const n = nodes.find((x) => x.url === p.url);
+      if (!n || !n.models.some((m) => m.state === 'READY')) return undefined;
+      ids[name] = n.nodeId;
+    }
+    return ids;
+  }, `${Object.keys(agents).length} agents registered with their models READY`, ms);
+}
+
 export const fp32 = { inputs: [{ name: 'INPUT0', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] };
 
 /** POST JSON, return status, headers and parsed body. */
