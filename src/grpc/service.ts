@@ -26,10 +26,9 @@ import { loadModel, loadRefusal, repositoryIndex, unloadModel } from '../inferen
 import { systemShmFor } from '../shm/index.js';
 import { CancelSource } from '../util/cancel.js';
 import type { Logger } from '../util/logger.js';
+import { COMPUTE_TIME_HEADER, COMPUTE_TIME_PARAMETER } from '../protocol/compute-time.js';
 import { decodeGrpcRequest, encodeGrpcResponse, usesRawContents, type WireInferRequest } from './codec.js';
 
-/** ModelInferResponse.parameters key: this request's share of its batch's compute time, µs. */
-export const COMPUTE_TIME_PARAMETER = 'compute_time_us';
 
 const CUDA_SHM = 'CUDA shared memory is not supported by gpu-node-agent (onnxruntime-node cannot open CUDA IPC handles); use system shared memory or send the data in the request';
 
@@ -179,7 +178,7 @@ export function buildService(ctx: ServingContext, logger: Logger, inFlight: InFl
       const us = resp.parameters?.[COMPUTE_TIME_PARAMETER]?.int64_param;
       if (us !== undefined) {
         const md = new grpc.Metadata();
-        md.set('x-compute-time-us', us);
+        md.set(COMPUTE_TIME_HEADER, us);
         call.sendMetadata(md);
       }
       return resp;

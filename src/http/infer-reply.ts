@@ -5,10 +5,10 @@
  * imports nothing of the inference core, so front ends stay free of onnxruntime.
  */
 import type { FastifyReply } from 'fastify';
+import { COMPUTE_TIME_HEADER, COMPUTE_TIME_PARAMETER } from '../protocol/compute-time.js';
 import { encodeInferResponse } from '../protocol/encode-response.js';
 
-/** This request's share of its batch's compute time, integer µs (also the V2 response parameter `compute_time_us`). */
-export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
+export { COMPUTE_TIME_HEADER } from '../protocol/compute-time.js';
 
 /** What an inference answer needs to go out as V2 JSON or binary (the route's and a front end's). */
 export interface EncodableReply {
@@ -26,7 +26,7 @@ export function sendInferReply(reply: FastifyReply, answer: EncodableReply): Fas
   const encoded = encodeInferResponse(
     {
       model_name: answer.modelName, model_version: answer.modelVersion, ...(answer.id !== undefined ? { id: answer.id } : {}),
-      ...(computeUs !== undefined ? { parameters: { compute_time_us: computeUs } } : {}),
+      ...(computeUs !== undefined ? { parameters: { [COMPUTE_TIME_PARAMETER]: computeUs } } : {}),
     },
     answer.outputs,
   );

@@ -11,7 +11,7 @@
 import { Counter, Registry } from 'prom-client';
 import type { GatewayNode } from '../gateway/fleet.js';
 
-export const COMPUTE_TIME_HEADER = 'x-compute-time-us';
+export { COMPUTE_TIME_HEADER } from '../../protocol/compute-time.js';
 
 export interface CostOptions {
   /** Price per hour by node id, hostname or `gpu=<label value>`. */

@@ -41,8 +41,8 @@ import type { Gateway } from '../gateway/gateway.js';
 import { CLIENT_OPTIONS, DROP_METADATA, identity, METHODS, passThroughDefinition, SERVICE } from './definition.js';
 import { attemptOutcome, grpcStatusOf, httpStatusOf } from './status.js';
 import { computeTimeUs, encodeSimple, routeFields, streamResponseFields, timeoutParameterUs } from './wire.js';
+import { COMPUTE_TIME_HEADER } from '../../protocol/compute-time.js';
 
-const COMPUTE_TIME = 'x-compute-time-us';
 
 interface Refusal { code: grpc.status; details: string; metadata?: grpc.Metadata }
 
@@ -136,7 +136,7 @@ export async function startGrpcGateway(
     if (!model) return callback(refusal(grpc.status.INVALID_ARGUMENT, method === 'ModelInfer' ? 'the request has no model_name' : 'the request has no model name'));
     const kind = method === 'ModelInfer' ? 'infer' : 'metadata'; // metadata: no compute, not accounted
     const done = (status: number, nodeId: string | undefined, attempts: number, computeUs?: number) =>
-      hooks.onRouted?.({ kind, identity: who, model, version, nodeId, status, attempts, nodeHeaders: computeUs !== undefined ? { [COMPUTE_TIME]: String(computeUs) } : undefined, latencyMs: clock.now() - started });
+      hooks.onRouted?.({ kind, identity: who, model, version, nodeId, status, attempts, nodeHeaders: computeUs !== undefined ? { [COMPUTE_TIME_HEADER]: String(computeUs) } : undefined, latencyMs: clock.now() - started });
     const refuse = (http: number, details: string, nodeId?: string, attempts = 0) => {
       done(http, nodeId, attempts);
       callback(refusal(grpcStatusOf(http), details, nodeId ? { 'x-gateway-node': nodeId, 'x-gateway-attempts': String(attempts) } : undefined));
@@ -207,7 +207,7 @@ export async function startGrpcGateway(
         if (up.code === grpc.status.OK) {
           const headers = up.headers ?? new grpc.Metadata();
           for (const [k, v] of Object.entries(gatewayMd)) headers.set(k, v);
-          const us = Number(first(headers, COMPUTE_TIME) ?? (method === 'ModelInfer' ? computeTimeUs(up.response!) : undefined) ?? NaN);
+          const us = Number(first(headers, COMPUTE_TIME_HEADER) ?? (method === 'ModelInfer' ? computeTimeUs(up.response!) : undefined) ?? NaN);
           done(200, target.nodeId, attempts, Number.isFinite(us) ? us : undefined);
           call.sendMetadata(headers);
           return callback(null, up.response!);
@@ -275,7 +275,7 @@ export async function startGrpcGateway(
         const now = clock.now();
         hooks.onRouted?.({
           kind: 'infer', identity: who, model: r.model || fields.model, version, nodeId: target.nodeId, status: r.error ? 500 : 200, attempts: 1,
-          nodeHeaders: r.computeUs !== undefined ? { [COMPUTE_TIME]: String(r.computeUs) } : undefined, latencyMs: now - answered,
+          nodeHeaders: r.computeUs !== undefined ? { [COMPUTE_TIME_HEADER]: String(r.computeUs) } : undefined, latencyMs: now - answered,
         });
         answered = now;
         call.write(buf);

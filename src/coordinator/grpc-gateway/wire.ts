@@ -11,6 +11,7 @@
  * - InferParameter: int64_param 2 (varint), uint64_param 5 (varint); map entries: key 1, value 2.
  * A malformed message gives undefined: the caller answers INVALID_ARGUMENT.
  */
+import { COMPUTE_TIME_PARAMETER } from '../../protocol/compute-time.js';
 
 const enum Wire { VARINT = 0, FIXED64 = 1, LEN = 2, FIXED32 = 5 }
 
@@ -122,7 +123,7 @@ export function timeoutParameterUs(buf: Uint8Array): number | undefined {
 
 /** A ModelInferResponse's `compute_time_us` parameter (the agent's compute time for it). */
 export function computeTimeUs(buf: Uint8Array): number | undefined {
-  return mapInteger(buf, 0, buf.length, 4, 'compute_time_us');
+  return mapInteger(buf, 0, buf.length, 4, COMPUTE_TIME_PARAMETER);
 }
 
 /** What the gateway reads of a ModelStreamInferResponse: error_message (1), and its infer_response (2)'s model and compute time. */
@@ -134,7 +135,7 @@ export function streamResponseFields(buf: Uint8Array): { error: string; model: s
     if (wire !== Wire.LEN) return;
     if (field === 1) error = utf8.decode(b.subarray(s, e));
     else if (field === 2) {
-      computeUs = mapInteger(b, s, e, 4, 'compute_time_us');
+      computeUs = mapInteger(b, s, e, 4, COMPUTE_TIME_PARAMETER);
       scan(b, s, e, (f, w, bb, ss, ee) => {
         if (f === 1 && w === Wire.LEN) model = utf8.decode(bb.subarray(ss, ee));
       });
