@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../util/logger.js';
 import { registerAdminRoutes, type AdminApi } from './admin-routes.js';
 import { tokenMatches } from './auth.js';
+import { installJsonErrors } from './json-errors.js';
 import type { CostLedger } from './cost/ledger.js';
 import type { LiveFeed } from './dashboard/live-feed.js';
 import { isDashboardAsset, registerDashboard } from './dashboard/routes.js';
@@ -49,12 +50,7 @@ export async function buildHttpApp(parts: HttpAppParts): Promise<FastifyInstance
     if (openRoute(req.url) || tokenMatches(req.headers.authorization, token)) return done();
     void unauthorized(reply);
   });
-  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status === 500) log.error({ err: err.message }, 'coordinator HTTP error');
-    return reply.code(status).send({ error: err.message ?? 'internal error' });
-  });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}` }));
+  installJsonErrors(app, log, 'coordinator');
 
   app.get('/costs', async () => ledger.report());
   app.get('/costs.csv', async (_req, reply) => reply.type('text/csv; charset=utf-8').send(ledger.csv()));

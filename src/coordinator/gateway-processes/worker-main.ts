@@ -14,6 +14,7 @@ import type { Manifest } from '../../sources/manifest.js';
 import { COMPUTE_TIME_HEADER } from '../cost/ledger.js';
 import { createGateway } from '../gateway/gateway.js';
 import type { FromGatewayProcess, ToGatewayProcess, WireRouted } from './messages.js';
+import { installJsonErrors } from '../json-errors.js';
 import { RemoteFleet } from './remote-fleet.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1'; // nothing here loads onnxruntime; kept off all the same
@@ -59,12 +60,7 @@ async function init(m: Extract<ToGatewayProcess, { t: 'init' }>): Promise<void> 
     },
   });
   const a = Fastify({ logger: false });
-  a.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status === 500) log.error({ err: err.message }, 'gateway process HTTP error');
-    return reply.code(status).send({ error: err.message ?? 'internal error' });
-  });
-  a.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url} on the gateway port (it serves the V2 inference routes; the admin API and dashboard are on the coordinator's main port)` }));
+  installJsonErrors(a, log, 'gateway process', " on the gateway port (it serves the V2 inference routes; the admin API and dashboard are on the coordinator's main port)");
   await gateway.register(a);
   await a.ready();
   a.server.on('request', (_req, res) => {
