@@ -52,7 +52,8 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   let closed = false;
   const store = new CoordinatorStore(options.stateDir);
   const fleet = new FleetState(store, clock, log, { heartbeatTimeoutMs, goneAfterMs });
-  const manifests = new ManifestRegistry(store, options.manifests ?? []);
+  let processes: GatewayProcesses | undefined; // --gateway-processes, started once the app listens
+  const manifests = new ManifestRegistry(store, options.manifests ?? [], () => processes?.manifestsChanged());
   const sendCommand = createCommandSender({ fleet, store, clock, log, commandTimeoutMs, isClosed: () => closed });
 
   const gatewayFleet: GatewayFleet = {
@@ -81,7 +82,6 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     latestAudit: (limit) => store.latest(limit),
     costs: () => ledger.report(),
   }, clock, options.dashboardIntervalMs ?? 500);
-  let processes: GatewayProcesses | undefined;
   fleet.onDirty = (id) => {
     feed.markDirty(id);
     processes?.markDirty(id);

@@ -5,7 +5,7 @@
  * answer to its cost accounting, refuse spent budgets, and are restarted when they die.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { parseCoordinatorArgs } from '../../src/coordinator/coordinator-cli.js';
 import { startCoordinator, type RunningCoordinator } from '../../src/coordinator/server.js';
 import { createLogger } from '../../src/util/logger.js';
 import { makeRepository } from '../helpers/agent.js';
+import { sha256, startSourceServer, type SourceServer } from '../sources/source-server.js';
 import { fp32, spawnAgent, waitFor, type AgentProcess } from './helpers.js';
 
 const ADMIN = 'admin-token-procs';
@@ -21,6 +22,8 @@ const ALICE = 'alice-token-procs';
 const BOB = 'bob-token-procs-0';
 
 let coordinator: RunningCoordinator;
+let repo: string;
+let source: SourceServer;
 let a: AgentProcess; // identity_fp32 loaded; add_sub in its repository, not loaded
 let b: AgentProcess; // identity_fp32
 
@@ -44,7 +47,8 @@ function post(path: string, body: unknown, token: string): Promise<{ status: num
 const infer = (model: string, token = ALICE, body: unknown = fp32) => post(`/v2/models/${model}/infer`, body, token);
 
 beforeAll(async () => {
-  const repo = await makeRepository();
+  repo = await makeRepository();
+  source = await startSourceServer();
   coordinator = await startCoordinator({
     port: 0, token: ADMIN, logger: createLogger('silent'), heartbeatTimeoutMs: 3000, heartbeatIntervalMs: 200,
     gateway: { clientTokens: { alice: ALICE, bob: BOB } },
@@ -52,8 +56,8 @@ beforeAll(async () => {
     gatewayProcesses: { count: 2, port: 0, logLevel: 'silent' },
   });
   [a, b] = await Promise.all([
-    spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32']),
-    spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32']),
+    spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32', '--allow-http']),
+    spawnAgent(repo, coordinator.agentsUrl, ADMIN, ['--load-models', 'identity_fp32', '--allow-http']),
   ]);
   await waitFor(() => coordinator.nodes().filter((n) => n.models.some((m) => m.name === 'identity_fp32' && m.state === 'READY')).length === 2, 'two agents with identity_fp32 READY', 60_000);
   // The processes see the nodes one broadcast later.
@@ -63,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([a, b].map((p) => p?.stop()));
   await coordinator?.close();
+  await source?.close();
 });
 
 describe('gateway processes', () => {
@@ -99,6 +104,22 @@ describe('gateway processes', () => {
     expect(r.status).toBe(200);
     expect(r.json.outputs.find((o: { name: string }) => o.name === 'OUTPUT0').data).toEqual(new Array(16).fill(3));
     expect(coordinator.audit().some((x) => x.kind === 'command' && x.action === 'load_model' && x.target === 'add_sub')).toBe(true);
+  });
+
+  it('pull a model by a manifest the coordinator learned after they started', async () => {
+    const bytes = readFileSync(path.join(repo, 'simple/1/model.onnx'));
+    source.add('/pulled/model.onnx', bytes);
+    const manifest = { name: 'pulled_simple', version: 1, files: [{ path: 'model.onnx', uri: `${source.url}/pulled/model.onnx`, sha256: sha256(bytes), size: bytes.length }] };
+    const put = await fetch(`${coordinator.url}/models/pulled_simple/manifest`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(manifest) });
+    expect(put.status).toBe(200);
+    const int32 = { inputs: [{ name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: Array(16).fill(1) }, { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: Array(16).fill(2) }] };
+    // Until the next broadcast a process answers that it knows no manifest; then it pulls.
+    const r = await waitFor(async () => {
+      const x = await infer('pulled_simple', ALICE, int32);
+      return x.status === 200 ? x : undefined;
+    }, 'an answer from the pulled model', 30_000);
+    expect(r.json.outputs.find((o: { name: string }) => o.name === 'OUTPUT0').data).toEqual(Array(16).fill(3));
+    expect(coordinator.audit().some((x) => x.kind === 'command' && x.action === 'load_model' && x.target === 'pulled_simple')).toBe(true);
   });
 
   it('answer 404 with the reason for a route they do not serve', async () => {

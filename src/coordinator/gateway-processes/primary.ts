@@ -6,8 +6,8 @@
  *   ready process in turn, as node:cluster does on Linux; a kept-alive client stays on its
  *   process, so the hand-off is paid once per connection, not per request;
  * - sends each process the fleet as the gateway sees it: every node at start, then every
- *   BROADCAST_MS the nodes that changed (heartbeats, state, health, models), plus the clients
- *   whose budget is spent and the manifests known;
+ *   BROADCAST_MS the nodes that changed (heartbeats, state, health, models), the clients whose
+ *   budget is spent when that changed, and the manifests when the registry reports a change;
  * - runs the commands a process asks for (load on demand) and feeds each process's answered
  *   requests to cost accounting, as the in-process gateway's hooks do;
  * - restarts a process that exits (after RESTART_MS), until close().
@@ -57,6 +57,8 @@ export interface GatewayProcesses {
   pids(): number[];
   /** A node's routing-relevant state changed (the fleet's onDirty). */
   markDirty(nodeId: string): void;
+  /** A manifest was set or deleted (the manifest registry's onChange): sent with the next tick. */
+  manifestsChanged(): void;
   close(): Promise<void>;
 }
 
@@ -81,7 +83,7 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
   const dirty = new Set<string>();
   let modelsChanged = false;
   let lastRefusals = '{}';
-  let lastManifests = '{}';
+  let manifestsDirty = false;
 
   const post = (slot: Slot, m: ToGatewayProcess) => {
     if (slot.child.connected) slot.child.send(m);
@@ -104,7 +106,7 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
       const nodes = deps.fleet.nodes();
       post(slot, { t: 'nodes', upsert: nodes.map(wireNode), modelsChanged: true });
       post(slot, { t: 'refusals', byClient: JSON.parse(lastRefusals) as Record<string, string> });
-      post(slot, { t: 'manifests', byModel: JSON.parse(lastManifests) as Record<string, Manifest> });
+      post(slot, { t: 'manifests', byModel: deps.manifests() });
       slot.ready = true;
       log.info({ pid: slot.child.pid }, 'gateway process ready');
     } else if (m.t === 'routed') {
@@ -171,15 +173,13 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
       lastRefusals = r;
       broadcast({ t: 'refusals', byClient: JSON.parse(r) as Record<string, string> });
     }
-    const m = JSON.stringify(deps.manifests());
-    if (m !== lastManifests) {
-      lastManifests = m;
-      broadcast({ t: 'manifests', byModel: JSON.parse(m) as Record<string, Manifest> });
+    if (manifestsDirty) {
+      manifestsDirty = false;
+      broadcast({ t: 'manifests', byModel: deps.manifests() });
     }
   }, BROADCAST_MS);
   tick.unref();
   lastRefusals = JSON.stringify(refusals());
-  lastManifests = JSON.stringify(deps.manifests());
   for (let i = 0; i < opts.count; i++) slots.push(spawn());
 
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${addr.port}`;
@@ -189,6 +189,9 @@ export async function startGatewayProcesses(opts: GatewayProcessesOptions, deps:
     port: addr.port,
     pids: () => slots.filter((s) => s.child.exitCode === null && s.child.signalCode === null).map((s) => s.child.pid!),
     markDirty: (id) => dirty.add(id),
+    manifestsChanged: () => {
+      manifestsDirty = true;
+    },
     close: async () => {
       closing = true;
       clearInterval(tick);
